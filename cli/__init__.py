@@ -1,0 +1,1 @@
+"""The ``emofeat`` command line: typer commands that call the library, nothing more."""

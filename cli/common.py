@@ -1,0 +1,55 @@
+"""What every command shares: the error boundary, logging set-up, console output."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import click
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from typer.core import TyperGroup
+
+from emofeat.errors import EmofeatError
+
+out = Console()
+err = Console(stderr=True)
+
+
+class EmofeatGroup(TyperGroup):
+    """Turns :class:`EmofeatError` from any sub-command into one line on stderr and exit 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EmofeatError as exc:
+            message = str(exc).replace("\n", " ")
+            click.echo(f"emofeat: error: {message}", err=True)
+            ctx.exit(2)
+
+
+def setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False,
+                          markup=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    for noisy in ("PIL", "matplotlib", "h5py", "timm"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def new_app(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        cls=EmofeatGroup,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )

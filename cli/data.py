@@ -1,0 +1,103 @@
+"""``emofeat data``: make the demo set, write a split, show what a dataset holds."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from emofeat import splits as splits_mod
+from emofeat.datasets import FORMATS, load_manifest
+from emofeat.demo import DemoSpec, make_demo
+
+from .common import new_app, out, print_json
+
+app = new_app("Dataset tools: the synthetic demo set, splits, summaries.")
+
+FORMAT_HELP = f"Dataset format: {', '.join(FORMATS)}."
+MIN_AGREE_HELP = "Keep images that at least K of 5 annotators agreed on (CSV 'agree' column)."
+
+
+@app.command("make-demo")
+def make_demo_cmd(
+    out_dir: Path = typer.Argument(..., metavar="DIR", help="Folder to write the images into."),
+    per_class: int = typer.Option(64, help="Images per emotion class."),
+    size: int = typer.Option(160, help="Image side in pixels."),
+    seed: int = typer.Option(0, help="Random seed; the same seed gives identical files."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing demo set."),
+) -> None:
+    """Write the SYNTHETIC eight-emotion demo set (not a benchmark).
+
+    Example: emofeat data make-demo ./demo-data --per-class 32
+    """
+    make_demo(out_dir, DemoSpec(seed=seed, per_class=per_class, size=size), overwrite=overwrite)
+    out.print(f"synthetic demo set: {out_dir}")
+
+
+@app.command("split")
+def split_cmd(
+    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
+    fractions: str = typer.Option("0.8,0.05,0.15", help="train,val,test fractions (sum to 1)."),
+    seed: int = typer.Option(splits_mod.DEFAULT_SEED, help="Random seed."),
+) -> None:
+    """Write a stratified, seeded train/val/test split as splits.csv (id,split).
+
+    Example: emofeat data split ./FI --out FI/splits.csv --seed 0
+    """
+    parsed = splits_mod.parse_fractions(fractions)
+    manifest = load_manifest(data, fmt, min_agree)
+    split = splits_mod.make_split(manifest, parsed, seed)
+    digest = splits_mod.write_split(split, out_path)
+    counts = ", ".join(f"{k} {v}" for k, v in split.counts().items())
+    out.print(f"{out_path}: {counts}  sha256 {digest}")
+
+
+@app.command("show")
+def show_cmd(
+    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
+    min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
+    splits_file: Path | None = typer.Option(
+        None, "--splits", help="A splits.csv to count by; default: the default seeded split."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
+) -> None:
+    """Show the detected format and the images per class and split.
+
+    Example: emofeat data show ./FI --json
+    """
+    manifest = load_manifest(data, fmt, min_agree)
+    if splits_file is not None:
+        split = splits_mod.read_split(splits_file, manifest)
+    else:
+        split = splits_mod.make_split(manifest)
+    by_class: dict[str, Counter[str]] = {c: Counter() for c in manifest.classes}
+    for image_id, label in zip(manifest.ids, manifest.labels, strict=True):
+        by_class[label][split.assignment[image_id]] += 1
+    if as_json:
+        print_json({
+            "format": manifest.format,
+            "root": str(manifest.root),
+            "n_images": len(manifest),
+            "counts": manifest.counts(),
+            "dropped": dict(manifest.dropped),
+            "splits": {c: {s: n[s] for s in splits_mod.SPLIT_NAMES} for c, n in by_class.items()},
+            "split_source": str(splits_file) if splits_file else "default (seed 0, 0.8/0.05/0.15)",
+        })
+        return
+    title = f"{data} — format {manifest.format}, {len(manifest)} images"
+    if manifest.format == "demo":
+        title += " (SYNTHETIC)"
+    table = Table(title=title)
+    for col in ("class", "images", *splits_mod.SPLIT_NAMES):
+        table.add_column(col, justify="left" if col == "class" else "right")
+    for label, n in manifest.counts().items():
+        table.add_row(label, str(n), *(str(by_class[label][s]) for s in splits_mod.SPLIT_NAMES))
+    out.print(table)
+    for reason, n in manifest.dropped.items():
+        out.print(f"left out: {n} ({reason})")

@@ -1,0 +1,97 @@
+"""Reader for a CSV list: ``path,label[,agree]``, paths relative to the CSV file."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path, PurePosixPath
+
+from emofeat.datasets.manifest import Manifest
+from emofeat.errors import EmofeatError
+from emofeat.images import is_image_name
+from emofeat.taxonomy import normalise_label
+
+REQUIRED = ("path", "label")
+#: Agreement is "K of 5 annotators agree" in FI and Twitter I.
+MAX_AGREE = 5
+
+
+def check_min_agree(min_agree: int | None) -> None:
+    if min_agree is not None and not 0 <= min_agree <= MAX_AGREE:
+        raise EmofeatError(f"--min-agree must be between 0 and {MAX_AGREE}, got {min_agree}")
+
+
+def _read_rows(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    try:
+        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            header = [h.strip().lower() for h in (reader.fieldnames or [])]
+            reader.fieldnames = header
+            rows = list(reader)
+    except UnicodeDecodeError:
+        raise EmofeatError(f"{csv_path} is not a UTF-8 text CSV") from None
+    except csv.Error as exc:
+        raise EmofeatError(f"{csv_path}: malformed CSV ({exc})") from None
+    return header, rows
+
+
+def _parse_agree(value: str, csv_path: Path, line: int) -> int:
+    try:
+        agree = int(float(value))
+    except ValueError:
+        raise EmofeatError(f"{csv_path}:{line}: agree '{value}' is not a number") from None
+    if not 0 <= agree <= MAX_AGREE:
+        raise EmofeatError(f"{csv_path}:{line}: agree {agree} is outside 0-{MAX_AGREE}")
+    return agree
+
+
+class CsvReader:
+    """A CSV with columns ``path`` and ``label`` and optionally ``agree`` (annotators, of 5).
+
+    ``min_agree=K`` keeps rows with ``agree >= K``; rows left out are counted in ``dropped``.
+    Listed files that do not exist are dropped and counted, never silently.
+    """
+
+    name = "csv"
+
+    @staticmethod
+    def detect(path: Path) -> bool:
+        return path.is_file() and path.suffix.lower() == ".csv"
+
+    @staticmethod
+    def read(csv_path: Path, min_agree: int | None = None) -> Manifest:
+        check_min_agree(min_agree)
+        if not csv_path.is_file():
+            raise EmofeatError(f"{csv_path} is not a CSV file")
+        header, raw = _read_rows(csv_path)
+        missing = [c for c in REQUIRED if c not in header]
+        if missing:
+            raise EmofeatError(
+                f"{csv_path} lacks column(s) {', '.join(missing)}; "
+                f"expected a header with path,label[,agree], found {','.join(header) or 'none'}"
+            )
+        has_agree = "agree" in header
+        if min_agree is not None and not has_agree:
+            raise EmofeatError(f"--min-agree needs an 'agree' column, which {csv_path} lacks")
+        root = csv_path.parent
+        rows: list[tuple[str, str]] = []
+        agree_col: list[int] = []
+        dropped: Counter[str] = Counter()
+        for line, rec in enumerate(raw, start=2):
+            rel, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
+            if not rel or not label:
+                raise EmofeatError(f"{csv_path}:{line}: empty path or label")
+            image_id = PurePosixPath(rel.replace("\\", "/")).as_posix()
+            agree = _parse_agree(rec["agree"], csv_path, line) if has_agree else None
+            if not is_image_name(Path(image_id)):
+                dropped["not an image file"] += 1
+            elif min_agree is not None and agree is not None and agree < min_agree:
+                dropped[f"agree < {min_agree}"] += 1
+            elif not (root / image_id).is_file():
+                dropped["file not found"] += 1
+            else:
+                rows.append((image_id, normalise_label(label)))
+                if agree is not None:
+                    agree_col.append(agree)
+        extra = {"agree": agree_col} if has_agree else {}
+        return Manifest.from_rows(root, "csv", rows, extra=extra, dropped=dropped)

@@ -1,0 +1,79 @@
+"""Readers for image trees: ``root/<label>/*`` (FI's layout) and the synthetic demo set."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from emofeat.datasets.manifest import Manifest
+from emofeat.errors import EmofeatError
+from emofeat.images import is_image_name
+from emofeat.taxonomy import normalise_label
+
+DEMO_MARKER = "EMOFEAT_SYNTHETIC_DEMO.json"
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _label_dirs(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def read_folder_tree(root: Path, fmt: str) -> Manifest:
+    """One class per sub-folder; images anywhere below it. Hidden entries are skipped."""
+    rows: list[tuple[str, str]] = []
+    dropped: Counter[str] = Counter()
+    for label_dir in _label_dirs(root):
+        label = normalise_label(label_dir.name)
+        for path in sorted(label_dir.rglob("*")):
+            if not path.is_file() or not _visible(path, root):
+                continue
+            if not is_image_name(path):
+                dropped["not an image file"] += 1
+                continue
+            rows.append((path.relative_to(root).as_posix(), label))
+    return Manifest.from_rows(root, fmt, rows, dropped=dropped)
+
+
+class FolderReader:
+    """``root/<label>/*.jpg``: the label is the folder name (synonyms like ``sad`` normalised)."""
+
+    name = "folder"
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return root.is_dir() and any(
+            is_image_name(p) for d in _label_dirs(root) for p in d.iterdir() if p.is_file()
+        )
+
+    @staticmethod
+    def read(root: Path, min_agree: int | None = None) -> Manifest:
+        if min_agree is not None:
+            raise EmofeatError(
+                "--min-agree needs agreement counts, which a folder tree does not have; "
+                "give a CSV with path,label,agree columns (--format csv)"
+            )
+        return read_folder_tree(root, "folder")
+
+
+class DemoReader:
+    """The synthetic demo set written by :func:`emofeat.demo.make_demo` (a folder tree + marker)."""
+
+    name = "demo"
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return (root / DEMO_MARKER).is_file()
+
+    @staticmethod
+    def read(root: Path, min_agree: int | None = None) -> Manifest:
+        if not DemoReader.detect(root):
+            raise EmofeatError(
+                f"{root} is not an emofeat demo set (no {DEMO_MARKER}); "
+                "make one with `emofeat data make-demo DIR`"
+            )
+        if min_agree is not None:
+            raise EmofeatError("--min-agree does not apply to the synthetic demo set")
+        return read_folder_tree(root, "demo")

@@ -1,0 +1,155 @@
+"""Stratified, seeded train/val/test splits saved as ``splits.csv`` (id, split) and hashed.
+
+The same manifest and seed give a byte-identical file whatever order the file system listed
+the images in: ids are sorted before anything random happens. Hyperparameters are chosen on
+``val`` only; ``test`` is scored once, at the end.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from emofeat.datasets.manifest import Manifest
+from emofeat.errors import EmofeatError
+from emofeat.hashing import sha256_bytes
+
+SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
+DEFAULT_FRACTIONS: tuple[float, float, float] = (0.80, 0.05, 0.15)
+DEFAULT_SEED = 0
+
+
+@dataclass(frozen=True)
+class Split:
+    """Which split every image id belongs to, and the SHA-256 of its ``splits.csv`` bytes."""
+
+    assignment: Mapping[str, str]
+
+    def ids(self, name: str) -> list[str]:
+        """Ids of one split, sorted."""
+        if name not in SPLIT_NAMES:
+            raise EmofeatError(f"unknown split '{name}'; valid: {', '.join(SPLIT_NAMES)}")
+        return sorted(k for k, v in self.assignment.items() if v == name)
+
+    def counts(self) -> dict[str, int]:
+        c = Counter(self.assignment.values())
+        return {name: c.get(name, 0) for name in SPLIT_NAMES}
+
+    def to_csv_bytes(self) -> bytes:
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["id", "split"])
+        for image_id in sorted(self.assignment):
+            writer.writerow([image_id, self.assignment[image_id]])
+        return buf.getvalue().encode("utf-8")
+
+    @property
+    def sha256(self) -> str:
+        return sha256_bytes(self.to_csv_bytes())
+
+
+def parse_fractions(text: str | Sequence[float]) -> tuple[float, float, float]:
+    """``"0.8,0.05,0.15"`` -> (0.8, 0.05, 0.15); they must be >= 0, train > 0, sum to 1."""
+    try:
+        parts = [float(x) for x in (text.split(",") if isinstance(text, str) else text)]
+    except ValueError:
+        raise EmofeatError(f"split fractions must be numbers like 0.8,0.05,0.15: {text}") from None
+    if len(parts) != 3 or any(p < 0 for p in parts) or parts[0] <= 0:
+        raise EmofeatError(f"split fractions must be three numbers train,val,test >= 0: {text}")
+    if abs(sum(parts) - 1.0) > 1e-6:
+        raise EmofeatError(f"split fractions must sum to 1, got {sum(parts):g} ({text})")
+    return parts[0], parts[1], parts[2]
+
+
+def _allocate(n: int, fraction: float) -> int:
+    """How many of a class of ``n`` go to a held-out split: rounded, at least one if n >= 3."""
+    if fraction <= 0:
+        return 0
+    k = int(np.floor(n * fraction + 0.5))
+    return max(k, 1) if n >= 3 else k
+
+
+def make_split(
+    manifest: Manifest,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    seed: int = DEFAULT_SEED,
+) -> Split:
+    """Stratify by label: each class is shuffled with the seed and cut train/val/test.
+
+    A manifest with its own ``split`` column (a release's official split) is used as-is.
+    """
+    if "split" in manifest.extra:
+        return Split(dict(zip(manifest.ids, manifest.extra["split"], strict=True)))
+    _, f_val, f_test = parse_fractions(fractions)
+    by_label: dict[str, list[str]] = defaultdict(list)
+    for image_id, label in zip(manifest.ids, manifest.labels, strict=True):
+        by_label[label].append(image_id)
+    rng = np.random.default_rng(seed)
+    assignment: dict[str, str] = {}
+    for label in sorted(by_label):
+        members = sorted(by_label[label])
+        order = rng.permutation(len(members))
+        n_test = _allocate(len(members), f_test)
+        n_val = min(_allocate(len(members), f_val), len(members) - n_test - 1)
+        n_val = max(n_val, 0)
+        for rank, idx in enumerate(order):
+            name = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+            assignment[members[idx]] = name
+    return Split(assignment)
+
+
+def write_split(split: Split, path: str | Path) -> str:
+    """Write ``splits.csv`` atomically; returns its SHA-256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = split.to_csv_bytes()
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+    return sha256_bytes(data)
+
+
+def read_split(path: str | Path, manifest: Manifest | None = None) -> Split:
+    """Read ``splits.csv``; with a manifest, check both name exactly the same ids."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmofeatError(f"split file {path} does not exist")
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header != ["id", "split"]:
+            raise EmofeatError(f"{path} is not a splits.csv (header must be 'id,split')")
+        assignment: dict[str, str] = {}
+        for line, row in enumerate(reader, start=2):
+            if len(row) != 2 or row[1] not in SPLIT_NAMES:
+                raise EmofeatError(f"{path}:{line}: expected id,{'|'.join(SPLIT_NAMES)}")
+            if row[0] in assignment:
+                raise EmofeatError(f"{path}:{line}: id '{row[0]}' appears twice")
+            assignment[row[0]] = row[1]
+    split = Split(assignment)
+    if manifest is not None:
+        check_split_matches(split, manifest.ids, source=str(path))
+    return split
+
+
+def check_split_matches(split: Split, ids: Sequence[str], source: str = "split") -> None:
+    """Refuse a split that names ids the data does not have, or leaves some out."""
+    known = set(ids)
+    foreign = sorted(set(split.assignment) - known)
+    if foreign:
+        raise EmofeatError(
+            f"{source} names {len(foreign)} ids that are not in the data, e.g. {foreign[:3]}"
+        )
+    absent = sorted(known - set(split.assignment))
+    if absent:
+        raise EmofeatError(
+            f"{source} does not cover {len(absent)} images of the data, e.g. {absent[:3]}"
+        )
+

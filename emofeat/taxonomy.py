@@ -1,0 +1,152 @@
+"""Mikels' eight emotions, their valence, and the tasks a classifier can be asked to do."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from emofeat.errors import EmofeatError
+
+#: Mikels et al. (2005) eight emotion categories, in the order used everywhere.
+EMOTIONS: tuple[str, ...] = (
+    "amusement",
+    "anger",
+    "awe",
+    "contentment",
+    "disgust",
+    "excitement",
+    "fear",
+    "sadness",
+)
+POSITIVE: frozenset[str] = frozenset({"amusement", "awe", "contentment", "excitement"})
+NEGATIVE: frozenset[str] = frozenset({"anger", "disgust", "fear", "sadness"})
+VALENCE_CLASSES: tuple[str, ...] = ("negative", "positive")
+
+#: Label spellings found in public releases (folder names, file prefixes), mapped to Mikels.
+SYNONYMS: dict[str, str] = {
+    "amused": "amusement",
+    "amusing": "amusement",
+    "angry": "anger",
+    "awed": "awe",
+    "content": "contentment",
+    "contented": "contentment",
+    "disgusted": "disgust",
+    "disgusting": "disgust",
+    "excited": "excitement",
+    "exciting": "excitement",
+    "fearful": "fear",
+    "scared": "fear",
+    "afraid": "fear",
+    "sad": "sadness",
+}
+
+
+def normalise_label(label: str) -> str:
+    """Map a Mikels emotion or one of its synonyms (any case) to its canonical name.
+
+    Labels that are neither are returned stripped but otherwise unchanged, so datasets with
+    other taxonomies (Emotion6's ``joy``, ``surprise``) keep their own classes.
+    """
+    key = label.strip().lower()
+    if key in EMOTIONS:
+        return key
+    return SYNONYMS.get(key, label.strip())
+
+
+def valence_of(emotion: str) -> str:
+    """``positive`` or ``negative`` for a Mikels emotion (synonyms accepted)."""
+    name = normalise_label(emotion)
+    if name in POSITIVE:
+        return "positive"
+    if name in NEGATIVE:
+        return "negative"
+    raise EmofeatError(f"'{emotion}' is not one of the eight emotions ({', '.join(EMOTIONS)})")
+
+
+def emotions_of(valence: str) -> tuple[str, ...]:
+    """The four Mikels emotions of one valence, in canonical order."""
+    if valence not in VALENCE_CLASSES:
+        raise EmofeatError(f"unknown valence '{valence}'; expected one of {VALENCE_CLASSES}")
+    group = POSITIVE if valence == "positive" else NEGATIVE
+    return tuple(e for e in EMOTIONS if e in group)
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a classifier predicts: a name and the ordered class names it maps labels onto."""
+
+    name: str
+    classes: tuple[str, ...]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def is_binary(self) -> bool:
+        return self.n_classes == 2
+
+    def target(self, label: str) -> str:
+        """The class name a dataset label becomes under this task."""
+        name = normalise_label(label)
+        if self.name == "valence":
+            if name in VALENCE_CLASSES:
+                return name
+            return valence_of(name)
+        return name
+
+    def encode(self, labels: Iterable[str]) -> np.ndarray:
+        """Integer class indices (into ``classes``) for dataset labels; unknown ones fail."""
+        index = {c: i for i, c in enumerate(self.classes)}
+        targets = [self.target(lab) for lab in labels]
+        unknown = sorted({t for t in targets if t not in index})
+        if unknown:
+            raise EmofeatError(
+                f"task '{self.name}' cannot use labels {unknown}; "
+                f"it expects {', '.join(self.classes)}"
+            )
+        return np.fromiter((index[t] for t in targets), dtype=np.int64, count=len(targets))
+
+    def decode(self, indices: Iterable[int]) -> list[str]:
+        return [self.classes[int(i)] for i in indices]
+
+
+TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
+
+
+def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
+    """Build a task by name. ``label`` needs the dataset's labels to know its classes.
+
+    ``emotion8`` and ``valence`` check up front that every label can be mapped, and raise an
+    :class:`EmofeatError` naming the labels that cannot.
+    """
+    if name == "emotion8":
+        task = Task("emotion8", EMOTIONS)
+    elif name == "valence":
+        task = Task("valence", VALENCE_CLASSES)
+    elif name == "label":
+        if labels is None:
+            raise EmofeatError("task 'label' needs the dataset's labels")
+        task = Task("label", tuple(sorted({normalise_label(lab) for lab in labels})))
+    else:
+        raise EmofeatError(f"unknown task '{name}'; valid tasks: {', '.join(TASK_NAMES)}")
+    if labels is not None:
+        _check_labels(task, labels)
+    return task
+
+
+def _check_labels(task: Task, labels: Sequence[str]) -> None:
+    bad = set()
+    for lab in set(labels):
+        try:
+            if task.target(lab) not in task.classes:
+                bad.add(lab)
+        except EmofeatError:
+            bad.add(lab)
+    if bad:
+        raise EmofeatError(
+            f"task '{task.name}' cannot use labels {sorted(bad)}; "
+            f"it expects {', '.join(task.classes)}"
+        )

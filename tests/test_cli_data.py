@@ -1,0 +1,65 @@
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emofeat.cli.main import app
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def test_show_json(tiny_demo: Path) -> None:
+    result = run("data", "show", str(tiny_demo), "--json")
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.stdout)
+    assert info["format"] == "demo"
+    assert info["n_images"] == 80
+    assert info["counts"]["sadness"] == 10
+    assert info["dropped"] == {}
+    assert sum(info["splits"]["awe"].values()) == 10
+
+
+def test_split_writes_file(tiny_demo: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s" / "splits.csv"
+    result = run("data", "split", str(tiny_demo), "--out", str(out), "--seed", "1")
+    assert result.exit_code == 0, result.output
+    lines = out.read_text().splitlines()
+    assert lines[0] == "id,split" and len(lines) == 81
+
+
+def test_make_demo(tmp_path: Path) -> None:
+    result = run("data", "make-demo", str(tmp_path / "d"), "--per-class", "2", "--size", "32")
+    assert result.exit_code == 0, result.output
+    images = [p for p in (tmp_path / "d").rglob("*") if p.suffix in (".jpg", ".png")]
+    assert len(images) == 16
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data", "show", "{tmp}/nope"], "does not exist"),
+    (["data", "show", "{demo}", "--format", "nope"], "unknown format"),
+    (["data", "split", "{demo}", "--out", "{tmp}/s.csv", "--fractions", "0.7,0.1,0.1"],
+     "sum to 1"),
+    (["data", "split", "{demo}", "--out", "{tmp}/s.csv", "--min-agree", "9"], "between 0 and 5"),
+    (["data", "show", "{tmp}"], "cannot tell the format"),
+])
+def test_errors_are_one_line_exit_2_and_write_nothing(
+    tiny_demo: Path, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run(*[a.format(tmp=tmp_path, demo=tiny_demo) for a in args])
+    assert result.exit_code == 2
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("emofeat: error:")]
+    assert len(lines) == 1 and message in lines[0]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_every_command_has_help_with_example() -> None:
+    for args in (["demo"], ["data", "show"], ["data", "split"], ["data", "make-demo"]):
+        result = run(*args, "--help")
+        assert result.exit_code == 0
+        assert "Example: emofeat" in result.stdout
