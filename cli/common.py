@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.text import Text
 from typer.core import TyperGroup
 
 from emofeat.errors import EmofeatError
@@ -53,3 +66,39 @@ def new_app(help_text: str) -> typer.Typer:
         pretty_exceptions_enable=False,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
+
+class _Rate(ProgressColumn):
+    """Items per second, e.g. ``58.3 img/s``."""
+
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.1f} {self.unit}/s" if speed else f"- {self.unit}/s")
+
+
+@contextmanager
+def progress_bar(description: str, unit: str = "img") -> Iterator[Callable[[int, int], None]]:
+    """A rich progress bar (count, rate, ETA) on stderr, driven by ``callback(done, total)``.
+
+    The bar appears at the first update, so errors raised before any work print cleanly.
+    """
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               _Rate(unit), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn())
+    quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
+    bar = Progress(*columns, console=err, transient=False, disable=quiet)
+    task_id = bar.add_task(description, total=None)
+
+    def update(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task_id, completed=done, total=total)
+
+    try:
+        yield update
+    finally:
+        if bar.live.is_started:
+            bar.stop()

@@ -9,8 +9,9 @@ import typer
 from emofeat import splits as splits_mod
 from emofeat.datasets import load_manifest
 from emofeat.demo import DemoSpec, make_demo
+from emofeat.extract import ExtractConfig, extract
 
-from .common import out
+from .common import out, progress_bar
 
 
 def demo(
@@ -28,9 +29,14 @@ def demo(
     counts = ", ".join(f"{k} {v}" for k, v in split.counts().items())
     out.print(f"1. data: {len(manifest)} SYNTHETIC images in {data_dir}")
     out.print(f"2. split: {out_dir / 'splits.csv'} ({counts}; sha256 {digest[:12]})")
+    store_dir = out_dir / "stores" / "lite0-pretrained"
+    config = ExtractConfig(backbone="tf_efficientnet_lite0", weights="bundled")
+    with progress_bar("extract lite0") as progress:
+        extract(manifest, store_dir, config, split=split, progress=progress)
+    out.print(f"3. features: {store_dir} (EfficientNet-Lite0, bundled ImageNet weights)")
     out.print(
-        "The next steps (extract features, fit classifiers, fine-tune, compare) are not "
-        "implemented in this version; the demo stops here."
+        "The next steps (fit classifiers, fine-tune, compare) are not implemented in this "
+        "version; the demo stops here."
     )
 
 

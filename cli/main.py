@@ -34,9 +34,10 @@ def root(
     setup_logging(verbose, quiet)
 
 
-from . import demo  # noqa: E402  (registers its command on app)
+from . import demo, features  # noqa: E402  (each registers its commands on app)
 
 demo.register(app)
+features.register(app)
 
 
 def main() -> None:

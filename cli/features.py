@@ -1,0 +1,139 @@
+"""``emofeat extract``, ``emofeat layers``, ``emofeat inspect``: the feature store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from emofeat.backbones import (
+    DEFAULT_BACKBONE,
+    create_backbone,
+    data_config,
+    default_layers,
+    probe_layers,
+)
+from emofeat.datasets import FORMATS, load_manifest
+from emofeat.extract import DEVICES, PRECISIONS, ExtractConfig, extract
+from emofeat.pooling import POOLINGS
+from emofeat.splits import read_split
+from emofeat.store import DTYPES, Store
+
+from .common import out, print_json, progress_bar
+
+WEIGHTS_HELP = ("pretrained (bundled if the backbone has them, else the hub), hub, bundled, "
+                "random, or a .pth/.safetensors file.")
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    return [x.strip() for x in text.split(",") if x.strip()] if text else None
+
+
+def extract_cmd(
+    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="The feature store directory."),
+    fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),
+    backbone: str = typer.Option(DEFAULT_BACKBONE, help="Any timm model name."),
+    weights: str = typer.Option("pretrained", help=WEIGHTS_HELP),
+    layers: str | None = typer.Option(None, help="Comma-separated module names; default: "
+                                      "the backbone's deep-stage ends (see `emofeat layers`)."),
+    pool: str = typer.Option("avg", help=f"Pooling: {', '.join(POOLINGS)}."),
+    batch_size: int = typer.Option(32, help="Images per batch (halved on GPU out-of-memory)."),
+    workers: int | None = typer.Option(None, help="DataLoader workers; default min(4, CPUs)."),
+    device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
+    precision: str = typer.Option("auto", help=f"{', '.join(PRECISIONS)}; auto = bf16 on "
+                                  "CUDA, fp32 on CPU."),
+    dtype: str = typer.Option("float32", help=f"Stored dtype: {', '.join(DTYPES)}."),
+    min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
+                                         help="Keep images at least K of 5 annotators agreed on."),
+    shard_size: int = typer.Option(1024, help="Images per HDF5 shard."),
+    splits: Path | None = typer.Option(None, help="A splits.csv to use; default: a new seeded "
+                                       "split saved in the store."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a store made with "
+                                   "another configuration."),
+) -> None:
+    """Extract pooled features of a frozen backbone into an HDF5 feature store.
+
+    Re-running the same command resumes an interrupted run.
+
+    Example: emofeat extract ./FI --out stores/irv2 --layers repeat_1,repeat_2,conv2d_7b
+    """
+    config = ExtractConfig(backbone=backbone, weights=weights, layers=_split_list(layers),
+                           pooling=pool, batch_size=batch_size, workers=workers, device=device,
+                           precision=precision, dtype=dtype, shard_size=shard_size,
+                           strict=strict, overwrite=overwrite)
+    config.check()
+    manifest = load_manifest(data, fmt, min_agree)
+    split = read_split(splits, manifest) if splits else None
+    with progress_bar(f"extract {backbone}") as progress:
+        extract(manifest, out_dir, config, split=split, min_agree=min_agree, progress=progress)
+    store = Store.open(out_dir)
+    failed = store.meta["n_failed"]
+    out.print(f"{out_dir}: {store.meta['n_rows']} images, layers "
+              f"{', '.join(f'{la.name} ({la.dim})' for la in store.layers)}"
+              + (f"; {failed} unreadable, listed in failed.csv" if failed else ""))
+
+
+def layers_cmd(
+    model_name: str = typer.Argument(..., metavar="MODEL", help="A timm model name."),
+    all_modules: bool = typer.Option(False, "--all", help="Every module, not just the main ones."),
+    img_size: int | None = typer.Option(None, help="Input size; default the model's own."),
+) -> None:
+    """List a backbone's tappable layers with channels and stride at its input size.
+
+    Example: emofeat layers inception_resnet_v2
+    """
+    model, _ = create_backbone(model_name, "random")
+    cfg = data_config(model, img_size)
+    names = [n for n, _ in model.named_modules() if n] if all_modules else None
+    defaults = set(default_layers(model_name, model))
+    table = Table(title=f"{model_name} at {cfg['input_size'][1]} px (* = default)")
+    for col in ("layer", "channels", "stride", "output shape"):
+        table.add_column(col, justify="left" if col == "layer" else "right")
+    for info in probe_layers(model, cfg["input_size"], names):
+        mark = " *" if info.name in defaults else ""
+        table.add_row(info.name + mark, str(info.channels), str(info.stride or "-"),
+                      "x".join(map(str, info.shape)))
+    out.print(table)
+
+
+def inspect_cmd(
+    store_dir: Path = typer.Argument(..., metavar="STORE", help="A feature store directory."),
+    verify: bool = typer.Option(False, "--verify", help="Check every shard's hash and rows."),
+    as_json: bool = typer.Option(False, "--json", help="Print store.json's summary as JSON."),
+) -> None:
+    """Summarise a feature store; with --verify, check every shard.
+
+    Example: emofeat inspect stores/irv2 --verify
+    """
+    store = Store.open(store_dir, allow_incomplete=True)
+    meta = store.meta
+    problems = store.verify() if verify else []
+    if as_json:
+        print_json({k: v for k, v in meta.items() if k != "shards"}
+                   | {"n_shards_written": len(meta["shards"]), "problems": problems})
+    else:
+        w = meta["weights"]
+        out.print(f"store {store_dir} ({meta['status']})")
+        out.print(f"  backbone {meta['backbone']}, weights {w['source']}"
+                  f"{' ' + w['origin'] if w.get('origin') else ''}")
+        out.print(f"  input {meta['data_config']['input_size']}, pooling {meta['pooling']}, "
+                  f"{meta['dtype']}, precision {meta['precision']}")
+        out.print(f"  {meta['n_rows']} images in {len(meta['shards'])}/{meta['n_shards']} "
+                  f"shards, {meta['n_failed']} failed; splits sha256 "
+                  f"{meta['splits_sha256'][:12]}")
+        for la in store.layers:
+            out.print(f"  layer {la.name}: dim {la.dim}, channels {la.channels}, "
+                      f"stride {la.stride}")
+        if verify:
+            out.print("  verify: " + ("all shards OK" if not problems else "; ".join(problems)))
+    if problems:
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("extract")(extract_cmd)
+    app.command("layers")(layers_cmd)
+    app.command("inspect")(inspect_cmd)

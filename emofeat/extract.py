@@ -1,0 +1,366 @@
+"""The batch engine: DataLoader -> frozen backbone -> pooled layers -> feature store shards.
+
+Batches never straddle a shard, so a shard's bytes do not depend on whether the run was
+interrupted before it. Only the shard being filled is held in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from emofeat import __version__
+from emofeat.backbones import (
+    DEFAULT_BACKBONE,
+    LayerInfo,
+    WeightsInfo,
+    create_backbone,
+    data_config,
+    default_layers,
+    eval_transform,
+    resolve_layers,
+    tap,
+)
+from emofeat.datasets import Manifest
+from emofeat.errors import EmofeatError
+from emofeat.images import ImageReadError, load_rgb
+from emofeat.pooling import POOLINGS
+from emofeat.splits import Split, check_split_matches, make_split
+from emofeat.store import DTYPES, StoreWriter, open_for_writing
+
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+Progress = Callable[[int, int], None]  # (images done so far, images to do in this run)
+
+
+@dataclass
+class ExtractConfig:
+    """What ``emofeat extract`` is asked to do (everything but the data and the output)."""
+
+    backbone: str = DEFAULT_BACKBONE
+    weights: str = "pretrained"
+    layers: Sequence[str] | None = None  # None: the backbone's default layers
+    pooling: str = "avg"
+    batch_size: int = 32
+    workers: int | None = None  # None: min(4, CPUs)
+    device: str = "auto"
+    precision: str = "auto"
+    dtype: str = "float32"
+    shard_size: int = 1024
+    strict: bool = False
+    overwrite: bool = False
+    seed: int = 0  # random-init weights
+
+    def check(self) -> None:
+        for name, value, valid in (("pooling", self.pooling, POOLINGS),
+                                   ("precision", self.precision, PRECISIONS),
+                                   ("device", self.device, DEVICES),
+                                   ("dtype", self.dtype, DTYPES)):
+            if value not in valid:
+                raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")
+        if self.batch_size < 1 or self.shard_size < 1:
+            raise EmofeatError("--batch-size and --shard-size must be at least 1")
+        if self.workers is not None and self.workers < 0:
+            raise EmofeatError("--workers must be 0 or more")
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EmofeatError("--device cuda was asked for, but no CUDA GPU is available")
+    if device not in ("cpu", "cuda"):
+        raise EmofeatError(f"unknown device '{device}'; valid: {', '.join(DEVICES)}")
+    return torch.device(device)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto``: bf16 (fp16 where bf16 is unsupported) on CUDA, exact fp32 on the CPU."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "fp32"
+
+
+AmpContext = Callable[[], contextlib.AbstractContextManager]
+
+
+def autocast_for(precision: str, device: torch.device) -> AmpContext:
+    if precision == "fp32":
+        return contextlib.nullcontext
+    return partial(torch.autocast, device_type=device.type, dtype=_AMP_DTYPES[precision])
+
+
+# --------------------------------------------------------------------------- data
+
+
+class ImageDataset(Dataset):
+    """Rows of a manifest as (row, tensor or None, failure reason)."""
+
+    def __init__(self, paths: Sequence[Path], transform: Callable) -> None:
+        self.paths = [str(p) for p in paths]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, row: int) -> tuple[int, torch.Tensor | None, str]:
+        try:
+            image = load_rgb(self.paths[row])
+        except ImageReadError as exc:
+            return row, None, str(exc)
+        return row, self.transform(image), ""
+
+
+def collate(items: list[tuple[int, torch.Tensor | None, str]]) -> dict[str, Any]:
+    ok = [(r, t) for r, t, _ in items if t is not None]
+    return {
+        "rows": [r for r, _ in ok],
+        "images": torch.stack([t for _, t in ok]) if ok else None,
+        "failed": [(r, why) for r, t, why in items if t is None],
+    }
+
+
+class ShardBatches(Sampler[list[int]]):
+    """Batches of manifest rows that never cross a shard boundary, for the shards to do."""
+
+    def __init__(self, shards: Sequence[range], batch_size: int) -> None:
+        self.batches = [list(rows[i:i + batch_size])
+                        for rows in shards for i in range(0, len(rows), batch_size)]
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
+def _worker_init(_: int) -> None:
+    torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- model
+
+
+@dataclass
+class FeatureModel:
+    """A frozen backbone with pooled taps, AMP and out-of-memory back-off."""
+
+    model: nn.Module
+    layers: Sequence[str]
+    pooling: str
+    device: torch.device
+    precision: str
+    micro_batch: int
+    _autocast: AmpContext = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model = self.model.eval().to(self.device, memory_format=torch.channels_last)
+        self._autocast = autocast_for(self.precision, self.device)
+
+    @torch.inference_mode()
+    def _run(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
+        chunks: dict[str, list[torch.Tensor]] = {n: [] for n in self.layers}
+        for start in range(0, images.shape[0], self.micro_batch):
+            x = images[start:start + self.micro_batch]
+            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
+            with tap(self.model, self.layers, self.pooling) as pooled, self._autocast():
+                self.model(x)
+            for name in self.layers:
+                chunks[name].append(pooled[name].float().cpu())
+        return {n: torch.cat(c) for n, c in chunks.items()}
+
+    def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]:
+        """Pooled features per layer for a batch; halves the batch on out-of-memory."""
+        while True:
+            try:
+                return {n: t.numpy() for n, t in self._run(images).items()}
+            except torch.OutOfMemoryError:
+                if self.micro_batch == 1:
+                    raise EmofeatError("out of memory with a batch of one image; use a smaller "
+                                       "backbone or another device") from None
+                self.micro_batch = max(1, self.micro_batch // 2)
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                log.warning("out of memory: retrying with batches of %d", self.micro_batch)
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@dataclass
+class _ShardBuffer:
+    rows: list[int] = field(default_factory=list)
+    features: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    seen: int = 0
+
+
+def _versions() -> dict[str, str]:
+    import h5py
+    import timm
+
+    return {"emofeat": __version__, "torch": torch.__version__, "timm": timm.__version__,
+            "h5py": h5py.__version__, "numpy": np.__version__,
+            "python": platform.python_version()}
+
+
+def build_meta(
+    config: ExtractConfig,
+    manifest: Manifest,
+    split: Split,
+    weights: WeightsInfo,
+    cfg: dict[str, Any],
+    layers: Sequence[LayerInfo],
+    precision: str,
+    min_agree: int | None,
+) -> dict[str, Any]:
+    from emofeat.store import FORMAT_VERSION, STORE_FORMAT
+
+    return {
+        "format": STORE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "status": "incomplete",
+        "backbone": config.backbone,
+        "weights": weights.to_dict(),
+        "data_config": cfg,
+        "layers": [{"name": i.name, "dim": i.dim(config.pooling), "channels": i.channels,
+                    "stride": i.stride} for i in layers],
+        "pooling": config.pooling,
+        "dtype": config.dtype,
+        "precision": precision,
+        "shard_size": config.shard_size,
+        "dataset": {"format": manifest.format, "n_images": len(manifest),
+                    "manifest_sha256": manifest.sha256, "min_agree": min_agree},
+        "dataset_root": str(manifest.root.resolve()),
+        "splits_sha256": split.sha256,
+        "versions": _versions(),
+    }
+
+
+def extract(
+    manifest: Manifest,
+    out: str | Path,
+    config: ExtractConfig | None = None,
+    split: Split | None = None,
+    min_agree: int | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Extract pooled features of ``manifest`` into the store at ``out``; returns ``out``.
+
+    Re-running with the same configuration resumes; see :mod:`emofeat.store`.
+    """
+    config = config or ExtractConfig()
+    config.check()
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    split = split or make_split(manifest)
+    check_split_matches(split, manifest.ids, source="the split")
+
+    model, weights = create_backbone(config.backbone, config.weights, seed=config.seed)
+    cfg = data_config(model)
+    names = list(config.layers) if config.layers else list(default_layers(config.backbone, model))
+    if not names:
+        raise EmofeatError(f"no default layers for {config.backbone}; pass --layers")
+    layers = resolve_layers(model, names, cfg["input_size"])
+    meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree)
+
+    with open_for_writing(out, meta, len(manifest), split, config.overwrite) as writer:
+        pending = writer.pending()
+        if not pending:
+            log.info("%s is already complete", out)
+            writer.finish()
+            return Path(out)
+        started = time.perf_counter()
+        features = FeatureModel(model, names, config.pooling, device, precision,
+                                micro_batch=config.batch_size)
+        _run_shards(writer, manifest, features, eval_transform(cfg), config, device, pending,
+                    progress)
+        writer.meta["seconds"] = round(time.perf_counter() - started, 3)
+        writer.meta["device"] = device.type
+        writer.finish()
+    n_failed = writer.meta["n_failed"]
+    log.info("wrote %d rows x %d layers to %s%s", writer.meta["n_rows"], len(names), out,
+             f" ({n_failed} images failed, see failed.csv)" if n_failed else "")
+    return Path(out)
+
+
+def _run_shards(
+    writer: StoreWriter,
+    manifest: Manifest,
+    features: FeatureModel,
+    transform: Callable,
+    config: ExtractConfig,
+    device: torch.device,
+    pending: Sequence[int],
+    progress: Progress | None,
+) -> None:
+    shards = [writer.ranges[i] for i in pending]
+    total = sum(len(r) for r in shards)
+    workers = config.workers if config.workers is not None else min(4, os.cpu_count() or 1)
+    loader = DataLoader(
+        ImageDataset(manifest.paths, transform),
+        batch_sampler=ShardBatches(shards, config.batch_size),
+        num_workers=workers,
+        collate_fn=collate,
+        pin_memory=device.type == "cuda",
+        worker_init_fn=_worker_init if workers else None,
+        prefetch_factor=4 if workers else None,
+    )
+    shard_of_row = {row: idx for idx in pending for row in writer.ranges[idx]}
+    buffers: dict[int, _ShardBuffer] = {}
+    done = 0
+    for batch in loader:
+        rows = batch["rows"] + [r for r, _ in batch["failed"]]
+        index = shard_of_row[rows[0]]
+        buf = buffers.setdefault(index, _ShardBuffer())
+        for row, why in batch["failed"]:
+            if config.strict:
+                raise EmofeatError(f"cannot read {manifest.ids[row]}: {why} (--strict)")
+            log.warning("skipping %s: %s", manifest.ids[row], why)
+        buf.failed.extend(batch["failed"])
+        if batch["images"] is not None:
+            pooled = features(batch["images"])
+            buf.rows.extend(batch["rows"])
+            for name, arr in pooled.items():
+                buf.features.setdefault(name, []).append(arr)
+        buf.seen += len(rows)
+        if buf.seen == len(writer.ranges[index]):
+            _flush(writer, manifest, index, buffers.pop(index), features.layers)
+        done += len(rows)
+        if progress is not None:
+            progress(done, total)
+
+
+def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer,
+           layers: Sequence[str]) -> None:
+    dims = {d["name"]: d["dim"] for d in writer.meta["layers"]}
+    writer.write_shard(
+        index,
+        ids=[manifest.ids[r] for r in buf.rows],
+        labels=[manifest.labels[r] for r in buf.rows],
+        features={n: (np.concatenate(buf.features[n]) if buf.features.get(n)
+                      else np.zeros((0, dims[n]), np.float32)) for n in layers},
+        failed=sorted((manifest.ids[r], why) for r, why in buf.failed),
+    )
