@@ -15,7 +15,8 @@ from emofeat.backbones import (
     probe_layers,
 )
 from emofeat.datasets import FORMATS, load_manifest
-from emofeat.extract import DEVICES, PRECISIONS, ExtractConfig, extract
+from emofeat.device import DEVICES, PRECISIONS
+from emofeat.extract import ExtractConfig, extract
 from emofeat.pooling import POOLINGS
 from emofeat.splits import read_split
 from emofeat.store import DTYPES, Store

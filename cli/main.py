@@ -34,10 +34,11 @@ def root(
     setup_logging(verbose, quiet)
 
 
-from . import demo, features  # noqa: E402  (each registers its commands on app)
+from . import demo, features, fit  # noqa: E402  (each registers its commands on app)
 
 demo.register(app)
 features.register(app)
+fit.register(app)
 
 
 def main() -> None:

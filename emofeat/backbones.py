@@ -404,3 +404,17 @@ def tap(model: nn.Module, layers: Sequence[str], pooling: str = "avg"
     finally:
         for h in handles:
             h.remove()
+
+
+def backbone_from_record(name: str, weights: dict[str, Any]) -> nn.Module:
+    """Re-create the backbone a store or run recorded, checking the weights are the same."""
+    source = weights["source"]
+    if source == "random":
+        model, _ = create_backbone(name, "random", seed=int(weights.get("seed") or 0))
+        return model
+    spec = {"bundled": "bundled", "hub": "hub", "file": weights.get("origin") or ""}[source]
+    model, info = create_backbone(name, spec)
+    if weights.get("sha256") and info.sha256 != weights["sha256"]:
+        raise EmofeatError(f"the {source} weights of {name} ({info.origin}) differ from those "
+                           f"recorded (SHA-256 {weights['sha256'][:12]}...)")
+    return model

@@ -6,14 +6,11 @@ interrupted before it. Only the shard being filled is held in memory.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,6 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from emofeat import __version__
 from emofeat.backbones import (
     DEFAULT_BACKBONE,
     LayerInfo,
@@ -35,17 +31,23 @@ from emofeat.backbones import (
     tap,
 )
 from emofeat.datasets import Manifest
+from emofeat.device import (
+    DEVICES,
+    PRECISIONS,
+    AmpContext,
+    autocast_for,
+    resolve_device,
+    resolve_precision,
+)
 from emofeat.errors import EmofeatError
 from emofeat.images import ImageReadError, load_rgb
 from emofeat.pooling import POOLINGS
+from emofeat.provenance import versions
 from emofeat.splits import Split, check_split_matches, make_split
 from emofeat.store import DTYPES, StoreWriter, open_for_writing
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
-DEVICES = ("auto", "cpu", "cuda")
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 Progress = Callable[[int, int], None]  # (images done so far, images to do in this run)
 
@@ -79,37 +81,6 @@ class ExtractConfig:
             raise EmofeatError("--batch-size and --shard-size must be at least 1")
         if self.workers is not None and self.workers < 0:
             raise EmofeatError("--workers must be 0 or more")
-
-
-# --------------------------------------------------------------------------- devices
-
-
-def resolve_device(device: str) -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EmofeatError("--device cuda was asked for, but no CUDA GPU is available")
-    if device not in ("cpu", "cuda"):
-        raise EmofeatError(f"unknown device '{device}'; valid: {', '.join(DEVICES)}")
-    return torch.device(device)
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """``auto``: bf16 (fp16 where bf16 is unsupported) on CUDA, exact fp32 on the CPU."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "fp32"
-
-
-AmpContext = Callable[[], contextlib.AbstractContextManager]
-
-
-def autocast_for(precision: str, device: torch.device) -> AmpContext:
-    if precision == "fp32":
-        return contextlib.nullcontext
-    return partial(torch.autocast, device_type=device.type, dtype=_AMP_DTYPES[precision])
 
 
 # --------------------------------------------------------------------------- data
@@ -217,15 +188,6 @@ class _ShardBuffer:
     seen: int = 0
 
 
-def _versions() -> dict[str, str]:
-    import h5py
-    import timm
-
-    return {"emofeat": __version__, "torch": torch.__version__, "timm": timm.__version__,
-            "h5py": h5py.__version__, "numpy": np.__version__,
-            "python": platform.python_version()}
-
-
 def build_meta(
     config: ExtractConfig,
     manifest: Manifest,
@@ -255,7 +217,7 @@ def build_meta(
                     "manifest_sha256": manifest.sha256, "min_agree": min_agree},
         "dataset_root": str(manifest.root.resolve()),
         "splits_sha256": split.sha256,
-        "versions": _versions(),
+        "versions": versions(),
     }
 
 

@@ -25,3 +25,15 @@ def tiny_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The synthetic demo set at 10 images per class, 48 px (shared, read-only)."""
     root = tmp_path_factory.mktemp("demo") / "data"
     return make_demo(root, DemoSpec(seed=0, per_class=10, size=48))
+
+
+@pytest.fixture(scope="session")
+def demo_store(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real store of the tiny demo set: bundled Lite0, layers blocks.6 and bn2."""
+    from emofeat.datasets import load_manifest
+    from emofeat.extract import ExtractConfig, extract
+
+    out = tmp_path_factory.mktemp("store") / "lite0"
+    config = ExtractConfig(backbone="tf_efficientnet_lite0", weights="bundled",
+                           layers=["blocks.6", "bn2"], workers=0, batch_size=16, shard_size=40)
+    return extract(load_manifest(tiny_demo), out, config)

@@ -1,0 +1,80 @@
+"""Model files without pickle: skops for scikit-learn, LightGBM's own text format for boosters.
+
+Callers check each file's SHA-256 against run.json before anything here reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.pipeline import Pipeline
+
+from emofeat.errors import EmofeatError
+
+SKOPS_FILE = "model.skops"
+BOOSTER_FILE = "model.lgb.txt"
+PRE_FILE = "model-pre.skops"
+
+
+
+class BoosterClassifier(ClassifierMixin, BaseEstimator):
+    """A LightGBM booster loaded from its own text format, with the sklearn predict API."""
+
+    def __init__(self, model_file: str = "") -> None:
+        self.model_file = model_file
+
+    def fit(self, X: Any = None, y: Any = None) -> BoosterClassifier:
+        import lightgbm
+
+        self.booster_ = lightgbm.Booster(model_file=self.model_file)
+        self.n_classes_ = max(2, int(self.booster_.num_model_per_iteration()))
+        self.classes_ = np.arange(self.n_classes_)
+        return self
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        p = np.asarray(self.booster_.predict(X))
+        return np.stack([1 - p, p], axis=1) if p.ndim == 1 else p
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.argmax(self.predict_proba(X), axis=1)
+
+
+def save_model(pipe: Pipeline, run_dir: Path) -> list[str]:
+    """Persist without pickle: skops for sklearn pipelines, LightGBM's text format for
+    boosters (with any preprocessing steps in skops). Returns the files written."""
+    import skops.io as sio
+
+    clf = pipe[-1]
+    if type(clf).__module__.startswith("lightgbm"):
+        files = [BOOSTER_FILE]
+        clf.booster_.save_model(str(run_dir / BOOSTER_FILE))
+        if len(pipe) > 1:
+            sio.dump(pipe[:-1], run_dir / PRE_FILE)
+            files.insert(0, PRE_FILE)
+        return files
+    sio.dump(pipe, run_dir / SKOPS_FILE)
+    return [SKOPS_FILE]
+
+
+def _skops_load(path: Path) -> Any:
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(file=path)
+    if untrusted:
+        raise EmofeatError(f"{path} holds types emofeat does not load: {untrusted}")
+    return sio.load(path, trusted=[])
+
+
+def load_model(files: Mapping[str, Path]) -> Any:
+    """Load what :func:`save_model` wrote (paths already hash-checked by the caller)."""
+    if BOOSTER_FILE in files:
+        booster = BoosterClassifier(str(files[BOOSTER_FILE])).fit()
+        if PRE_FILE in files:
+            pre = _skops_load(files[PRE_FILE])
+            return Pipeline([*pre.steps, ("clf", booster)])
+        return Pipeline([("clf", booster)])
+    return _skops_load(files[SKOPS_FILE])

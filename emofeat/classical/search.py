@@ -1,0 +1,148 @@
+"""Search on val, refit on train+val, and class scores from a fitted pipeline."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import ParameterGrid
+from sklearn.pipeline import Pipeline
+from sklearn.svm import SVC, LinearSVC
+
+from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
+from emofeat.metrics import balanced_accuracy
+
+EARLY_STOPPING_ROUNDS = 20
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SplitData:
+    """Features and encoded targets of the three splits."""
+
+    X: dict[str, np.ndarray]
+    y: dict[str, np.ndarray]
+    ids: dict[str, list[str]]
+
+    def train_val(self) -> tuple[np.ndarray, np.ndarray]:
+        return (np.concatenate([self.X["train"], self.X["val"]]),
+                np.concatenate([self.y["train"], self.y["val"]]))
+
+
+def _fit(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
+         X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> Pipeline:
+    """Fit a pipeline; LightGBM stops early on (preprocessed) val when val is given."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if not (spec.early_stopping and X_val is not None):
+            return pipe.fit(X, y)
+        import lightgbm
+
+        pre = pipe[:-1]
+        Xt = pre.fit_transform(X, y) if len(pre) else X
+        Xv = pre.transform(X_val) if len(pre) else X_val
+        pipe[-1].fit(Xt, y, eval_X=(Xv,), eval_y=(y_val,), callbacks=[
+            lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
+        return pipe
+
+
+def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
+              inner_jobs: int, data: SplitData) -> dict[str, Any]:
+    start = time.perf_counter()
+    pipe = _fit(build_pipeline(spec, params, options, inner_jobs), spec,
+                data.X["train"], data.y["train"], data.X["val"], data.y["val"])
+    fit_s = time.perf_counter() - start
+    pred = pipe.predict(data.X["val"])
+    row = {"params": params,
+           "val_balanced_accuracy": round(balanced_accuracy(data.y["val"], pred), 6),
+           "val_accuracy": round(float(np.mean(pred == data.y["val"])), 6),
+           "fit_seconds": round(fit_s, 3)}
+    if spec.early_stopping:
+        row["best_iteration"] = int(pipe[-1].best_iteration_ or spec.fixed["n_estimators"])
+    return row
+
+
+@dataclass
+class SearchResult:
+    table: list[dict[str, Any]]
+    best: dict[str, Any]  # the chosen hyperparameters (n_estimators fixed for LightGBM)
+    seconds: float
+
+
+def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitData,
+           options: FitOptions) -> SearchResult:
+    """Fit every grid candidate on train, score it on val; the best balanced accuracy wins
+    (ties go to the earlier candidate of the grid)."""
+    candidates = list(ParameterGrid(dict(grid)))
+    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    jobs = max(1, min(jobs, len(candidates)))
+    inner = max(1, (os.cpu_count() or 1) // jobs)
+    start = time.perf_counter()
+    table = Parallel(n_jobs=jobs)(
+        delayed(_evaluate)(spec, params, options, inner, data) for params in candidates)
+    scores = [row["val_balanced_accuracy"] for row in table]
+    winner = table[int(np.argmax(scores))]
+    best = dict(winner["params"])
+    if spec.early_stopping:
+        best["n_estimators"] = winner["best_iteration"]
+    return SearchResult(table, best, time.perf_counter() - start)
+
+
+def refit(spec: EstimatorSpec, best: Mapping[str, Any], data: SplitData,
+          options: FitOptions) -> Pipeline:
+    """The chosen hyperparameters, fitted on train+val (no early stopping)."""
+    X, y = data.train_val()
+    inner = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    return _fit(build_pipeline(spec, best, options, inner), spec, X, y)
+
+
+# --------------------------------------------------------------------------- scores
+
+
+def scores_of(model: Any, X: np.ndarray) -> np.ndarray:
+    """(N, K) class scores: probabilities where the model has them, else decision values."""
+    if hasattr(model, "predict_proba") and not _is_decision_model(model):
+        return np.asarray(model.predict_proba(X))
+    d = np.asarray(model.decision_function(X))
+    return np.stack([-d, d], axis=1) if d.ndim == 1 else d
+
+
+def _is_decision_model(model: Any) -> bool:
+    last = model[-1] if isinstance(model, Pipeline) else model
+    return isinstance(last, (LinearSVC, SVC))
+
+
+@dataclass
+class FittedRun:
+    """What a fit produced, before it is written to a run directory."""
+
+    pipeline: Pipeline
+    search: SearchResult
+    refit_seconds: float
+    options: FitOptions  # as used (PCA may have been lowered to fit the data)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
+
+
+def fit_and_search(spec: EstimatorSpec, data: SplitData, options: FitOptions,
+                   grid: Mapping[str, Sequence[Any]] | None = None) -> FittedRun:
+    """Search on val, then refit on train+val."""
+    grid = {k: list(v) for k, v in (grid or spec.grid).items()}
+    pca = spec.pca if options.pca is None else options.pca
+    limit = min(data.X["train"].shape[0] - 1, data.X["train"].shape[1])
+    if pca and pca > limit:
+        log.warning("PCA components lowered from %d to %d (train rows or feature dim)",
+                    pca, limit)
+        options = replace(options, pca=limit)
+    result = search(spec, grid, data, options)
+    start = time.perf_counter()
+    pipe = refit(spec, result.best, data, options)
+    return FittedRun(pipe, result, time.perf_counter() - start, options, grid)

@@ -1,0 +1,119 @@
+"""Apply a fitted or fine-tuned run to new images: same backbone, layers and preprocessing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from emofeat.backbones import backbone_from_record, eval_transform
+from emofeat.device import resolve_device
+from emofeat.errors import EmofeatError
+from emofeat.extract import FeatureModel, ImageDataset, collate
+from emofeat.images import is_image_name
+from emofeat.runs import Run
+
+Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y_pred, scores)
+
+
+@dataclass(frozen=True)
+class Predictor:
+    classes: tuple[str, ...]
+    data_config: dict
+    score: Scorer
+
+
+def _classical(run: Run, device: torch.device) -> Predictor:
+    from emofeat.classical import load_model, scores_of
+
+    feats = run.meta["features"]
+    files = {e["file"]: run.model_path(e["file"]) for e in run.meta["model_files"]}
+    model = load_model(files)
+    backbone = backbone_from_record(feats["backbone"], feats["weights"])
+    order = feats["layer_order"]
+    extractor = FeatureModel(backbone, order, feats["pooling"], device, feats["precision"],
+                             micro_batch=64)
+
+    def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        pooled = extractor(images)
+        dtype = np.dtype(feats["dtype"])  # features round-trip through the store's dtype
+        X = np.concatenate([pooled[n].astype(dtype).astype(np.float32) for n in order], axis=1)
+        return np.asarray(model.predict(X)), scores_of(model, X)
+
+    return Predictor(run.classes, feats["data_config"], score)
+
+
+#: How each kind of run turns images into predictions.
+PREDICTORS: dict[str, Callable[[Run, torch.device], Predictor]] = {"classical": _classical}
+
+
+def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
+    run = Run.open(run_dir)
+    kind = run.meta.get("kind")
+    if kind not in PREDICTORS:
+        raise EmofeatError(f"runs of kind '{kind}' cannot predict images; "
+                           f"kinds that can: {', '.join(PREDICTORS)}")
+    return PREDICTORS[kind](run, resolve_device(device))
+
+
+def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
+    """Files as given, and image files below folders (sorted); a missing path is an error."""
+    found: list[Path] = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)
+                                and not any(part.startswith(".") for part in
+                                            p.relative_to(path).parts)))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise EmofeatError(f"{path} does not exist")
+    if not found:
+        raise EmofeatError("no images found in " + ", ".join(map(str, inputs)))
+    return found
+
+
+@dataclass(frozen=True)
+class PredictedImage:
+    path: Path
+    label: str | None  # None when the image could not be read
+    scores: dict[str, float]
+    error: str = ""
+
+
+def predict_images(
+    run_dir: str | Path,
+    inputs: Sequence[str | Path],
+    batch_size: int = 32,
+    device: str = "auto",
+    workers: int = 0,
+) -> tuple[tuple[str, ...], Iterator[PredictedImage]]:
+    """The run's classes, and a prediction per image, batch by batch (memory stays flat).
+
+    Unreadable images come back with ``label=None`` and the reason. Bad arguments (a missing
+    path, a run that cannot predict) raise before anything is computed.
+    """
+    predictor = load_predictor(run_dir, device)
+    paths = collect_images(inputs)
+    loader = DataLoader(ImageDataset(paths, eval_transform(predictor.data_config)),
+                        batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    return predictor.classes, _stream(loader, paths, predictor)
+
+
+def _stream(loader: DataLoader, paths: Sequence[Path], predictor: Predictor
+            ) -> Iterator[PredictedImage]:
+    for batch in loader:
+        results: dict[int, PredictedImage] = {
+            row: PredictedImage(paths[row], None, {}, why) for row, why in batch["failed"]}
+        if batch["images"] is not None:
+            y_pred, scores = predictor.score(batch["images"])
+            for k, row in enumerate(batch["rows"]):
+                results[row] = PredictedImage(
+                    paths[row], predictor.classes[int(y_pred[k])],
+                    {c: float(scores[k, j]) for j, c in enumerate(predictor.classes)})
+        yield from (results[r] for r in sorted(results))
