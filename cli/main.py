@@ -34,11 +34,12 @@ def root(
     setup_logging(verbose, quiet)
 
 
-from . import demo, features, fit  # noqa: E402  (each registers its commands on app)
+from . import demo, features, finetune, fit  # noqa: E402  (each registers its commands)
 
 demo.register(app)
 features.register(app)
 fit.register(app)
+finetune.register(app)
 
 
 def main() -> None:

@@ -47,8 +47,25 @@ def _classical(run: Run, device: torch.device) -> Predictor:
     return Predictor(run.classes, feats["data_config"], score)
 
 
+def _finetuned(run: Run, device: torch.device) -> Predictor:
+    from emofeat.device import autocast_for
+    from emofeat.finetune import WEIGHTS, load_finetuned
+
+    model = load_finetuned(run.meta, run.model_path(WEIGHTS)).to(device)
+    amp = autocast_for(run.meta["hyperparameters"]["precision"], device)
+
+    @torch.inference_mode()
+    def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        with amp():
+            probs = model(images.to(device)).float().softmax(dim=1).cpu().numpy()
+        return probs.argmax(axis=1), probs
+
+    return Predictor(run.classes, run.meta["data_config"], score)
+
+
 #: How each kind of run turns images into predictions.
-PREDICTORS: dict[str, Callable[[Run, torch.device], Predictor]] = {"classical": _classical}
+PREDICTORS: dict[str, Callable[[Run, torch.device], Predictor]] = {
+    "classical": _classical, "finetune": _finetuned}
 
 
 def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
