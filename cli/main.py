@@ -34,12 +34,12 @@ def root(
     setup_logging(verbose, quiet)
 
 
-from . import demo, features, finetune, fit  # noqa: E402  (each registers its commands)
+from . import experiment, features, finetune, fit  # noqa: E402  (each registers commands)
 
-demo.register(app)
 features.register(app)
 fit.register(app)
 finetune.register(app)
+experiment.register(app)
 
 
 def main() -> None:

@@ -145,7 +145,7 @@ def _load_into(model: nn.Module, state_dict: dict[str, torch.Tensor], what: str)
     model.load_state_dict({k: v for k, v in state_dict.items() if k not in other_head},
                           strict=False)
     if other_head or any(k not in state_dict for k in own):
-        log.info("%s: classifier not loaded (other shape or absent); features are unaffected",
+        log.debug("%s: classifier not loaded (other shape or absent); features are unaffected",
                  what)
 
 

@@ -247,23 +247,44 @@ def extract(
         raise EmofeatError(f"no default layers for {config.backbone}; pass --layers")
     layers = resolve_layers(model, names, cfg["input_size"])
     meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree)
+    features = FeatureModel(model, names, config.pooling, device, precision,
+                            micro_batch=config.batch_size)
+    return fill_store(manifest, out, meta, split, features, eval_transform(cfg), config,
+                      device, progress)
 
+
+FeatureFn = Callable[[torch.Tensor], dict[str, np.ndarray]]
+
+
+def fill_store(
+    manifest: Manifest,
+    out: str | Path,
+    meta: dict[str, Any],
+    split: Split,
+    features: FeatureFn,
+    transform: Callable,
+    config: ExtractConfig,
+    device: torch.device,
+    progress: Progress | None = None,
+) -> Path:
+    """Create or resume the store ``out`` described by ``meta``: every image goes through
+    ``transform`` in the DataLoader workers, then ``features`` (a batch of transformed images
+    -> one array per layer of ``meta``) in this process."""
     with open_for_writing(out, meta, len(manifest), split, config.overwrite) as writer:
         pending = writer.pending()
         if not pending:
             log.info("%s is already complete", out)
-            writer.finish()
+            if not writer.complete_on_disk:
+                writer.finish()
             return Path(out)
         started = time.perf_counter()
-        features = FeatureModel(model, names, config.pooling, device, precision,
-                                micro_batch=config.batch_size)
-        _run_shards(writer, manifest, features, eval_transform(cfg), config, device, pending,
-                    progress)
+        _run_shards(writer, manifest, features, transform, config, device, pending, progress)
         writer.meta["seconds"] = round(time.perf_counter() - started, 3)
         writer.meta["device"] = device.type
         writer.finish()
     n_failed = writer.meta["n_failed"]
-    log.info("wrote %d rows x %d layers to %s%s", writer.meta["n_rows"], len(names), out,
+    log.info("wrote %d rows x %d layers to %s%s", writer.meta["n_rows"],
+             len(writer.meta["layers"]), out,
              f" ({n_failed} images failed, see failed.csv)" if n_failed else "")
     return Path(out)
 
@@ -271,7 +292,7 @@ def extract(
 def _run_shards(
     writer: StoreWriter,
     manifest: Manifest,
-    features: FeatureModel,
+    features: FeatureFn,
     transform: Callable,
     config: ExtractConfig,
     device: torch.device,
@@ -309,20 +330,19 @@ def _run_shards(
                 buf.features.setdefault(name, []).append(arr)
         buf.seen += len(rows)
         if buf.seen == len(writer.ranges[index]):
-            _flush(writer, manifest, index, buffers.pop(index), features.layers)
+            _flush(writer, manifest, index, buffers.pop(index))
         done += len(rows)
         if progress is not None:
             progress(done, total)
 
 
-def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer,
-           layers: Sequence[str]) -> None:
+def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer) -> None:
     dims = {d["name"]: d["dim"] for d in writer.meta["layers"]}
     writer.write_shard(
         index,
         ids=[manifest.ids[r] for r in buf.rows],
         labels=[manifest.labels[r] for r in buf.rows],
         features={n: (np.concatenate(buf.features[n]) if buf.features.get(n)
-                      else np.zeros((0, dims[n]), np.float32)) for n in layers},
+                      else np.zeros((0, dims[n]), np.float32)) for n in dims},
         failed=sorted((manifest.ids[r], why) for r, why in buf.failed),
     )

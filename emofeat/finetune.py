@@ -417,6 +417,7 @@ def finetune(
         "layer": "finetuned" if not config.freeze_until else f"from {config.freeze_until}",
         "splits_sha256": split.sha256,
         "manifest_sha256": manifest.sha256,
+        "dataset_format": manifest.format,
         "hyperparameters": settings,
         "weights": parts.weights.to_dict(),
         "data_config": cfg,

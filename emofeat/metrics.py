@@ -62,3 +62,93 @@ def classification_metrics(
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(balanced_accuracy_score(y_true, y_pred))
+
+
+# --------------------------------------------------------------------------- uncertainty
+#
+# Bootstrap resamples of the test set are drawn as multinomial counts (how often each test
+# image appears in a resample), so every metric of every resample is a weighted sum over
+# the original images: one (B, N) count matrix serves all metrics and all runs that share
+# the test ids, which also makes paired comparisons exact.
+
+
+def bootstrap_counts(n: int, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+    """(B, N) multinomial counts: resample b holds image i ``counts[b, i]`` times."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot).astype(np.int32)
+
+
+def weighted_confusion(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
+                       counts: np.ndarray) -> np.ndarray:
+    """(B, K, K) confusion matrices of every resample (rows: true, columns: predicted)."""
+    cell = y_true * n_classes + y_pred
+    onehot = np.zeros((len(cell), n_classes * n_classes), dtype=np.float64)
+    onehot[np.arange(len(cell)), cell] = 1.0
+    return (counts @ onehot).reshape(-1, n_classes, n_classes)
+
+
+def metrics_from_confusion(cm: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, balanced accuracy and macro-F1 of a stack of confusion matrices, with
+    scikit-learn's conventions (balanced accuracy over classes present in y_true; F1 = 0
+    for a class never true nor predicted)."""
+    tp = np.diagonal(cm, axis1=1, axis2=2)
+    true = cm.sum(axis=2)
+    pred = cm.sum(axis=1)
+    total = cm.sum(axis=(1, 2))
+    present = true > 0
+    recall = np.divide(tp, true, out=np.zeros_like(tp), where=present)
+    denom = true + pred
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return {
+        "accuracy": tp.sum(axis=1) / total,
+        "balanced_accuracy": recall.sum(axis=1) / present.sum(axis=1),
+        "macro_f1": f1.mean(axis=1),
+    }
+
+
+def weighted_auc(y_true: np.ndarray, score: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """ROC-AUC of every resample (Mann-Whitney with ties counted half)."""
+    order = np.argsort(score, kind="mergesort")
+    s, y, w = score[order], y_true[order], counts[:, order].astype(np.float64)
+    pos, neg = w * (y == 1), w * (y == 0)
+    # group tied scores: negatives strictly below, and tied negatives count half
+    _, start, size = np.unique(s, return_index=True, return_counts=True)
+    group = np.repeat(np.arange(len(start)), size)
+    neg_in_group = np.add.reduceat(neg, start, axis=1)
+    neg_below = np.cumsum(neg_in_group, axis=1) - neg_in_group
+    wins = pos * (neg_below[:, group] + 0.5 * neg_in_group[:, group])
+    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return wins.sum(axis=1) / (n_pos * n_neg)
+
+
+def positive_score(scores: np.ndarray) -> np.ndarray:
+    """One score per image for the positive (second) class of a binary task."""
+    return scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
+
+
+def bootstrap_distribution(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,
+                           counts: np.ndarray, scores: np.ndarray | None = None
+                           ) -> dict[str, np.ndarray]:
+    """Every headline metric of every resample (ROC-AUC too for binary tasks)."""
+    out = metrics_from_confusion(weighted_confusion(y_true, y_pred, n_classes, counts))
+    if n_classes == 2 and scores is not None:
+        out["roc_auc"] = weighted_auc(y_true, positive_score(scores), counts)
+    return out
+
+
+def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(finite, [tail, 100 - tail])
+    return _round(lo), _round(hi)
+
+
+def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any]:
+    """Exact (binomial) McNemar test on paired correctness; two-sided p-value."""
+    from scipy.stats import binomtest
+
+    b = int(np.sum(correct_a & ~correct_b))
+    c = int(np.sum(~correct_a & correct_b))
+    p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
+    return {"a_only_correct": b, "b_only_correct": c, "p_value": p}

@@ -106,6 +106,7 @@ class StoreWriter:
     meta: dict[str, Any]
     ranges: list[range]
     done: dict[int, dict[str, Any]] = field(default_factory=dict)
+    complete_on_disk: bool = False  # resumed a complete store whose shards all verified
 
     def pending(self) -> list[int]:
         """Indices of shards still to write, in order."""
@@ -225,7 +226,10 @@ def open_for_writing(
             tmp = path / f".{SPLITS_FILE}.tmp"
             tmp.write_bytes(split.to_csv_bytes())
             os.replace(tmp, splits_path)
-        writer._save(status="complete" if not writer.pending() else "incomplete")
+        writer.complete_on_disk = (old is not None and old.get("status") == "complete"
+                                   and not writer.pending())
+        if not writer.complete_on_disk:  # a complete, verified store is left untouched
+            writer._save(status="complete" if not writer.pending() else "incomplete")
         yield writer
 
 

@@ -90,9 +90,12 @@ def _features_record(store: Store, layers: Sequence[str]) -> dict[str, Any]:
         "store_sha256": store.sha256,
         "backbone": meta["backbone"],
         "weights": meta["weights"],
+        "manifest_sha256": meta["dataset"]["manifest_sha256"],
+        "dataset_format": meta["dataset"]["format"],
         "data_config": meta["data_config"],
         "layers": [d for d in meta["layers"] if d["name"] in layers],
         "layer_order": list(layers),
+        "store_layers": store.layer_names,
         "pooling": meta["pooling"],
         "precision": meta["precision"],
         "dtype": meta["dtype"],
@@ -125,7 +128,7 @@ def fit_one(spec: EstimatorSpec, task: Task, data: SplitData, layers: Sequence[s
     predict_s = time.perf_counter() - t0
     files = save_model(fitted.pipeline, run_dir)
     meta = {
-        "kind": "classical",
+        "kind": "baseline" if store.meta.get("handcrafted") else "classical",
         "model": spec.name,
         "model_summary": spec.summary,
         "task": task.name,
@@ -159,9 +162,11 @@ def fit_all(
     options: FitOptions | None = None,
     overwrite: bool = False,
     on_done: Callable[[Path, dict[str, Any] | None], None] | None = None,
+    nested: bool | None = None,
 ) -> list[Path]:
-    """Fit every (model, task, layer). One combination writes ``out`` itself; several write
-    ``out/<model>-<task>-<layer>/`` and skip those already complete (resume).
+    """Fit every (model, task, layer). Several combinations (or ``nested=True``) write
+    ``out/<model>-<task>-<layer>/`` and skip those already complete (resume); a single one
+    writes ``out`` itself.
 
     ``on_done(run_dir, record)`` is called after each run (record None: skipped).
     """
@@ -172,7 +177,8 @@ def fit_all(
     layer_sets = [parse_layers(store, layer) for layer in layers]
     task_objs = [get_task(t, store.labels) for t in tasks]
     split = store_split(store, splits_file)
-    single = len(specs) * len(task_objs) * len(layer_sets) == 1
+    single = not nested if nested is not None else \
+        len(specs) * len(task_objs) * len(layer_sets) == 1
     out = Path(out)
     done: list[Path] = []
     for names in layer_sets:

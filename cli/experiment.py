@@ -1,0 +1,67 @@
+"""``emofeat compare``, ``emofeat run`` and ``emofeat demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from emofeat.experiment import bundled_config, run_experiment
+from emofeat.report import compare
+
+from .common import out
+
+
+def compare_cmd(
+    runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run folders, or folders "
+                                      "holding runs (searched recursively)."),
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for report.{html,md,json}."),
+    bootstrap: int = typer.Option(1000, help="Bootstrap resamples of the test set (>= 1000)."),
+    seed: int = typer.Option(0, help="Seed of the bootstrap."),
+) -> None:
+    """Compare runs that share a split: tables with 95% intervals, paired tests, plots.
+
+    Example: emofeat compare runs/ --out report/
+    """
+    report = compare(runs, out_dir, n_boot=bootstrap, seed=seed)
+    for line in report["summary_lines"]:
+        out.print(line)
+    out.print(f"report: {out_dir / 'report.html'}")
+
+
+def _finish(report: dict) -> None:
+    out.print("balanced accuracy on test (best run of each kind):")
+    for line in report["summary_lines"]:
+        out.print(f"  {line}")
+    out.print(f"report: {Path(report['report_dir']) / 'report.html'}")
+
+
+def run_cmd(
+    config: str = typer.Argument(..., metavar="CONFIG", help="A .toml file, or the name of a "
+                                 "bundled config (demo, fi-reference)."),
+    out_dir: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: "
+                                        "the config's out)."),
+) -> None:
+    """Run a whole experiment from one TOML file; re-running skips finished steps.
+
+    Example: emofeat run configs/fi-reference.toml --out fi-experiment
+    """
+    path = Path(config) if config.endswith(".toml") else bundled_config(config)
+    _finish(run_experiment(path, out_dir, announce=out.print))
+
+
+def demo_cmd(
+    out_dir: Path = typer.Option(Path("emofeat-demo"), "--out", "-o", help="Output folder."),
+) -> None:
+    """The whole pipeline on the SYNTHETIC demo set, offline: Lite0 pretrained and random
+    features, three classifiers, both tasks, fine-tuned Lite0, baselines, report.
+
+    Example: emofeat demo --out ./emofeat-demo
+    """
+    _finish(run_experiment(bundled_config("demo"), out_dir, announce=out.print))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_cmd)
+    app.command("run")(run_cmd)
+    app.command("demo")(demo_cmd)

@@ -1,0 +1,1 @@
+"""Experiment configs shipped with emofeat (``emofeat run demo``, ``emofeat run fi-reference``)."""

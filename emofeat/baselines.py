@@ -1,0 +1,135 @@
+"""Baselines that appear in reports like any other run (kind ``baseline``):
+
+- ``majority``: always the most frequent training class;
+- hand-crafted colour features, the classic affective-image features (Machajdik & Hanbury
+  2010; Valdez & Mehrabian 1994): an HSV histogram, brightness / saturation / hue statistics,
+  pleasure-arousal-dominance from brightness and saturation, colourfulness (Hasler &
+  Süsstrunk 2003), contrast, edge density and grey-level entropy. They go into a feature
+  store of their own (layer ``colour``) and are fitted with the same classifiers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+
+from emofeat.datasets import Manifest
+from emofeat.device import resolve_device
+from emofeat.extract import ExtractConfig, Progress, fill_store
+from emofeat.provenance import versions
+from emofeat.runs import Predictions, finish_run, prepare_run_dir
+from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
+from emofeat.store import FORMAT_VERSION, STORE_FORMAT
+from emofeat.taxonomy import get_task
+
+COLOUR_BACKBONE = "handcrafted-colour"
+COLOUR_LAYER = "colour"
+_SIDE = 128
+_BINS = (12, 3, 3)  # hue, saturation, value
+
+
+def colour_features(image: Image.Image) -> np.ndarray:
+    """The hand-crafted colour/texture vector of one RGB image (float32)."""
+    img = image.copy()
+    img.thumbnail((_SIDE, _SIDE), Image.Resampling.BILINEAR)
+    rgb = np.asarray(img, dtype=np.float64) / 255.0
+    hsv = np.asarray(img.convert("HSV"), dtype=np.float64) / 255.0
+    h, s, v = hsv[..., 0].ravel(), hsv[..., 1].ravel(), hsv[..., 2].ravel()
+    hist, _ = np.histogramdd(np.stack([h, s, v], axis=1), bins=_BINS,
+                             range=((0, 1), (0, 1), (0, 1)))
+    hist = hist.ravel() / h.size
+    angle = 2 * np.pi * h
+    hue_cos, hue_sin = np.average(np.cos(angle), weights=s + 1e-6), np.average(
+        np.sin(angle), weights=s + 1e-6)
+    brightness, saturation = v.mean(), s.mean()
+    pleasure = 0.69 * brightness + 0.22 * saturation
+    arousal = -0.31 * brightness + 0.60 * saturation
+    dominance = -0.76 * brightness + 0.32 * saturation
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    rg, yb = r - g, 0.5 * (r + g) - b
+    colourfulness = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+    grey = rgb @ np.array([0.299, 0.587, 0.114])
+    gy, gx = np.gradient(grey)
+    edges = np.hypot(gx, gy)
+    counts, _ = np.histogram(grey, bins=32, range=(0, 1))
+    p = counts[counts > 0] / grey.size
+    stats = [
+        hue_cos, hue_sin, np.hypot(hue_cos, hue_sin),
+        brightness, v.std(), saturation, s.std(),
+        pleasure, arousal, dominance, colourfulness,
+        grey.std(), np.percentile(grey, 95) - np.percentile(grey, 5),
+        edges.mean(), (edges > 0.1).mean(), -(p * np.log2(p)).sum(),
+    ]
+    return np.concatenate([hist, np.asarray(stats)]).astype(np.float32)
+
+
+COLOUR_DIM = int(np.prod(_BINS)) + 16
+
+
+class ColourTransform:
+    """A DataLoader transform: PIL image -> colour feature tensor (runs in the workers)."""
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        return torch.from_numpy(colour_features(image))
+
+
+def _identity(batch: torch.Tensor) -> dict[str, np.ndarray]:
+    return {COLOUR_LAYER: batch.numpy()}
+
+
+def extract_colour(manifest: Manifest, out: str | Path, split: Split,
+                   config: ExtractConfig | None = None,
+                   progress: Progress | None = None) -> Path:
+    """A feature store of hand-crafted colour features (layer ``colour``)."""
+    config = config or ExtractConfig()
+    check_split_matches(split, manifest.ids, source="the split")
+    meta = {
+        "format": STORE_FORMAT, "format_version": FORMAT_VERSION, "status": "incomplete",
+        "backbone": COLOUR_BACKBONE, "handcrafted": True,
+        "weights": {"requested": "none", "source": "none", "origin": None, "sha256": None,
+                    "seed": None},
+        "data_config": {"thumbnail": _SIDE, "hsv_bins": list(_BINS)},
+        "layers": [{"name": COLOUR_LAYER, "dim": COLOUR_DIM, "channels": COLOUR_DIM,
+                    "stride": 0}],
+        "pooling": "none", "dtype": "float32", "precision": "fp32",
+        "shard_size": config.shard_size,
+        "dataset": {"format": manifest.format, "n_images": len(manifest),
+                    "manifest_sha256": manifest.sha256, "min_agree": None},
+        "dataset_root": str(manifest.root.resolve()),
+        "splits_sha256": split.sha256,
+        "versions": versions(),
+    }
+    return fill_store(manifest, out, meta, split, _identity, ColourTransform(), config,
+                      resolve_device("cpu"), progress)
+
+
+def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
+                 overwrite: bool = False) -> dict[str, Any]:
+    """Predict the most frequent training class for every image; scores are train priors."""
+    check_split_matches(split, manifest.ids, source="the split")
+    task = get_task(task_name, manifest.labels)
+    run_dir = prepare_run_dir(out, overwrite)
+    y = task.encode(manifest.labels)
+    in_split = np.array([split.assignment[i] for i in manifest.ids])
+    prior = np.bincount(y[in_split == "train"], minlength=task.n_classes).astype(np.float64)
+    prior /= prior.sum()
+    majority = int(np.argmax(prior))
+    order = [i for s in SPLIT_NAMES for i in np.flatnonzero(in_split == s)]
+    preds = Predictions(
+        ids=[manifest.ids[i] for i in order], splits=[str(in_split[i]) for i in order],
+        y_true=y[order], y_pred=np.full(len(order), majority),
+        scores=np.tile(prior, (len(order), 1)), classes=task.classes)
+    meta = {
+        "kind": "baseline", "model": "majority",
+        "model_summary": f"always '{task.classes[majority]}' (most frequent in train)",
+        "task": task.name, "layer": "-", "splits_sha256": split.sha256,
+        "manifest_sha256": manifest.sha256, "dataset_format": manifest.format,
+        "hyperparameters": {},
+        "n": {s: int(np.sum(in_split == s)) for s in SPLIT_NAMES},
+        "score_kind": "probability", "model_files": [],
+    }
+    return finish_run(run_dir, meta, preds, in_sample=("train",))

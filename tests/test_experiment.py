@@ -1,0 +1,104 @@
+"""emofeat run CONFIG.toml / emofeat demo: the whole experiment, resumable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from emofeat.cli.main import app
+from emofeat.errors import EmofeatError
+from emofeat.experiment import bundled_config, load_config, run_experiment
+
+runner = CliRunner()
+
+TINY = """
+[data]
+demo = true
+demo_per_class = 6
+demo_size = 48
+
+[split]
+fractions = [0.5, 0.25, 0.25]
+
+[[extract]]
+name = "lite0-random"
+backbone = "tf_efficientnet_lite0"
+weights = "random"
+layers = ["blocks.6", "bn2"]
+workers = 0
+
+[fit]
+models = ["logreg"]
+tasks = ["valence"]
+jobs = 1
+
+[finetune]
+tasks = ["valence"]
+weights = "random"
+epochs = 1
+img_size = 32
+workers = 0
+
+[baselines]
+colour_models = ["logreg"]
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "exp.toml"
+    path.write_text(text)
+    return path
+
+
+def test_run_writes_everything_and_resumes(tmp_path: Path) -> None:
+    config = write(tmp_path, TINY)
+    said: list[str] = []
+    report = run_experiment(config, tmp_path / "out", announce=said.append)
+    out = tmp_path / "out"
+    runs = sorted(p.parent.relative_to(out / "runs").as_posix()
+                  for p in (out / "runs").rglob("run.json"))
+    assert runs == ["baselines/colour/logreg-valence-colour", "baselines/majority-valence",
+                    "finetune-valence", "lite0-random/logreg-valence-blocks.6",
+                    "lite0-random/logreg-valence-bn2"]
+    assert (out / "report" / "report.html").is_file()
+    assert report["synthetic"] is True
+    assert set(report["tasks"]["valence"]["transfer"]["best_of_family"]) == {
+        "random", "finetune", "majority", "colour"}
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()
+              and p.name in ("run.json", "store.json", "model.safetensors")}
+    said.clear()
+    run_experiment(config, out, announce=said.append)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing redone
+    assert sum("complete, skipped" in line for line in said) == 4
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (TINY + "\n[bogus]\nx = 1\n", "unknown key 'bogus' in the config; valid keys: baselines"),
+    (TINY.replace("models = [\"logreg\"]", "models = [\"logreg\"]\nmodel = \"svm\""),
+     "unknown key 'model' in [fit]; valid keys: class_weight, jobs, layers, models"),
+    (TINY.replace("epochs = 1", "epochs = \"one\""),
+     "[finetune] epochs = 'one' has the wrong type; expected int"),
+    (TINY.replace("demo = true", "demo = true\npath = \"x\""), "either path = ... or demo"),
+    ("[data\n", "is not valid TOML"),
+])
+def test_bad_configs(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(EmofeatError) as err:
+        load_config(write(tmp_path, text))
+    assert message in str(err.value)
+    result = runner.invoke(app, ["run", str(tmp_path / "exp.toml"), "--out",
+                                 str(tmp_path / "out")])
+    assert result.exit_code == 2 and message in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["demo", "fi-reference"])
+def test_bundled_configs_parse(name: str) -> None:
+    config = load_config(bundled_config(name))
+    assert config.extract and config.fit.models
+
+
+def test_run_needs_an_output_folder(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["run", str(write(tmp_path, TINY))])
+    assert result.exit_code == 2 and "no output folder" in result.stderr
