@@ -19,11 +19,9 @@ from PIL import Image
 
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_device
-from emofeat.extract import ExtractConfig, Progress, fill_store
-from emofeat.provenance import versions
+from emofeat.extract import ExtractConfig, Progress, dataset_meta, fill_store
 from emofeat.runs import Predictions, finish_run, prepare_run_dir
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.store import FORMAT_VERSION, STORE_FORMAT
 from emofeat.taxonomy import get_task
 
 COLOUR_BACKBONE = "handcrafted-colour"
@@ -88,7 +86,7 @@ def extract_colour(manifest: Manifest, out: str | Path, split: Split,
     config = config or ExtractConfig()
     check_split_matches(split, manifest.ids, source="the split")
     meta = {
-        "format": STORE_FORMAT, "format_version": FORMAT_VERSION, "status": "incomplete",
+        **dataset_meta(manifest, split, config.shard_size, None),
         "backbone": COLOUR_BACKBONE, "handcrafted": True,
         "weights": {"requested": "none", "source": "none", "origin": None, "sha256": None,
                     "seed": None},
@@ -96,12 +94,6 @@ def extract_colour(manifest: Manifest, out: str | Path, split: Split,
         "layers": [{"name": COLOUR_LAYER, "dim": COLOUR_DIM, "channels": COLOUR_DIM,
                     "stride": 0}],
         "pooling": "none", "dtype": "float32", "precision": "fp32",
-        "shard_size": config.shard_size,
-        "dataset": {"format": manifest.format, "n_images": len(manifest),
-                    "manifest_sha256": manifest.sha256, "min_agree": None},
-        "dataset_root": str(manifest.root.resolve()),
-        "splits_sha256": split.sha256,
-        "versions": versions(),
     }
     return fill_store(manifest, out, meta, split, _identity, ColourTransform(), config,
                       resolve_device("cpu"), progress)

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emofeat.errors import EmofeatError
+from emofeat.finetune import FinetuneConfig
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -79,25 +80,11 @@ class FitSection:
 
 
 @dataclass
-class FinetuneSection:
+class FinetuneSection(FinetuneConfig):
+    """Every FinetuneConfig setting (same defaults), for each of ``tasks``."""
+
     enabled: bool = True
     tasks: list[str] = field(default_factory=lambda: ["valence", "emotion8"])
-    backbone: str = "tf_efficientnet_lite0"
-    weights: str = "pretrained"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 5e-4
-    weight_decay: float = 0.05
-    img_size: int | None = None
-    balance: str = "loss"
-    label_smoothing: float = 0.0
-    color_jitter: bool = False
-    freeze_until: str | None = None
-    patience: int = 3
-    seed: int = 0
-    device: str = "auto"
-    precision: str = "auto"
-    workers: int | None = None
 
 
 @dataclass
@@ -191,6 +178,8 @@ def load_config(path: str | Path) -> ExperimentConfig:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EmofeatError(f"{path} is not valid TOML: {exc}") from None
+    if "task" in table.get("finetune", {}):
+        raise EmofeatError("[finetune] takes tasks = [...], not task")
     config = _build(ExperimentConfig, table, "the config")
     names = [e.name for e in config.extract]
     if any(not n for n in names) or len(set(names)) != len(names):
@@ -292,7 +281,7 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     # the fine-tuned yardstick
     ft = config.finetune
     if ft.enabled:
-        from emofeat.finetune import CHECKPOINT, FinetuneConfig, finetune
+        from emofeat.finetune import CHECKPOINT, finetune
 
         for task in ft.tasks:
             run_dir = out / "runs" / f"finetune-{task}"
@@ -300,9 +289,8 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
                 say(f"finetune {task}: complete, skipped")
                 continue
             say(f"finetune {ft.backbone} for {task}")
-            settings = {k: v for k, v in dataclasses.asdict(ft).items()
-                        if k not in ("enabled", "tasks")}
-            finetune(manifest, split, run_dir, FinetuneConfig(task=task, **settings),
+            settings = {f.name: getattr(ft, f.name) for f in dataclasses.fields(FinetuneConfig)}
+            finetune(manifest, split, run_dir, FinetuneConfig(**{**settings, "task": task}),
                      resume=(run_dir / CHECKPOINT).is_file(),
                      on_epoch=lambda r, t=task: say(
                          f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "

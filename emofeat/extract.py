@@ -188,6 +188,24 @@ class _ShardBuffer:
     seen: int = 0
 
 
+def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
+                 min_agree: int | None) -> dict[str, Any]:
+    """store.json fields every store has, whatever computes its features."""
+    from emofeat.store import FORMAT_VERSION, STORE_FORMAT
+
+    return {
+        "format": STORE_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "status": "incomplete",
+        "shard_size": shard_size,
+        "dataset": {"format": manifest.format, "n_images": len(manifest),
+                    "manifest_sha256": manifest.sha256, "min_agree": min_agree},
+        "dataset_root": str(manifest.root.resolve()),
+        "splits_sha256": split.sha256,
+        "versions": versions(),
+    }
+
+
 def build_meta(
     config: ExtractConfig,
     manifest: Manifest,
@@ -198,12 +216,8 @@ def build_meta(
     precision: str,
     min_agree: int | None,
 ) -> dict[str, Any]:
-    from emofeat.store import FORMAT_VERSION, STORE_FORMAT
-
     return {
-        "format": STORE_FORMAT,
-        "format_version": FORMAT_VERSION,
-        "status": "incomplete",
+        **dataset_meta(manifest, split, config.shard_size, min_agree),
         "backbone": config.backbone,
         "weights": weights.to_dict(),
         "data_config": cfg,
@@ -212,12 +226,6 @@ def build_meta(
         "pooling": config.pooling,
         "dtype": config.dtype,
         "precision": precision,
-        "shard_size": config.shard_size,
-        "dataset": {"format": manifest.format, "n_images": len(manifest),
-                    "manifest_sha256": manifest.sha256, "min_agree": min_agree},
-        "dataset_root": str(manifest.root.resolve()),
-        "splits_sha256": split.sha256,
-        "versions": versions(),
     }
 
 

@@ -207,6 +207,11 @@ def _build(config: FinetuneConfig, task: Task, y_train: np.ndarray, device: torc
                   weights)
 
 
+def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    x = images.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" else x
+
+
 def _train_epoch(parts: _Parts, loader: DataLoader, labels: torch.Tensor, epoch: int,
                  config: FinetuneConfig, device: torch.device, amp: Callable,
                  failed: dict[int, str], progress: Progress | None) -> dict[str, float]:
@@ -219,9 +224,7 @@ def _train_epoch(parts: _Parts, loader: DataLoader, labels: torch.Tensor, epoch:
         failed.update(dict(batch["failed"]))
         if batch["images"] is None:
             continue
-        x = batch["images"].to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = _to_device(batch["images"], device)
         y = labels[batch["rows"]].to(device, non_blocking=True)
         with amp():
             loss = parts.loss_fn(model(x), y)
@@ -252,9 +255,7 @@ def _predict(model: nn.Module, loader: DataLoader, device: torch.device, amp: Ca
         failed.update(dict(batch["failed"]))
         if batch["images"] is None:
             continue
-        x = batch["images"].to(device, non_blocking=True)
-        if device.type == "cuda":
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = _to_device(batch["images"], device)
         with amp():
             logits = model(x)
         probs.append(logits.float().softmax(dim=1).cpu().numpy())
