@@ -7,7 +7,7 @@
 and the ratios b/a (how close the pipeline gets to the model's own speed) and b/c (what the
 engine gains over the obvious loop). Run:
 
-    python benchmarks/extract_throughput.py --images 256 --size 448
+    python benchmarks/extract_throughput.py --images 512 --size 448
 
 Images are synthetic demo images written as JPEG at ``--size`` px (a typical FI photo is
 about 500 x 375). Nothing here is asserted; the figures go into issue notes.
@@ -61,7 +61,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backbone", default="tf_efficientnet_lite0")
     parser.add_argument("--weights", default="bundled")
-    parser.add_argument("--images", type=int, default=256)
+    parser.add_argument("--images", type=int, default=512)
     parser.add_argument("--size", type=int, default=448)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=None)

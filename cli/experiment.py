@@ -6,9 +6,6 @@ from pathlib import Path
 
 import typer
 
-from emofeat.experiment import bundled_config, run_experiment
-from emofeat.report import compare
-
 from .common import out
 
 
@@ -23,6 +20,8 @@ def compare_cmd(
 
     Example: emofeat compare runs/ --out report/
     """
+    from emofeat.report import compare
+
     report = compare(runs, out_dir, n_boot=bootstrap, seed=seed)
     for line in report["summary_lines"]:
         out.print(line)
@@ -46,6 +45,8 @@ def run_cmd(
 
     Example: emofeat run configs/fi-reference.toml --out fi-experiment
     """
+    from emofeat.experiment import bundled_config, run_experiment
+
     path = Path(config) if config.endswith(".toml") else bundled_config(config)
     _finish(run_experiment(path, out_dir, announce=out.print))
 
@@ -58,6 +59,8 @@ def demo_cmd(
 
     Example: emofeat demo --out ./emofeat-demo
     """
+    from emofeat.experiment import bundled_config, run_experiment
+
     _finish(run_experiment(bundled_config("demo"), out_dir, announce=out.print))
 
 

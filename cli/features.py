@@ -7,16 +7,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from emofeat.backbones import (
-    DEFAULT_BACKBONE,
-    create_backbone,
-    data_config,
-    default_layers,
-    probe_layers,
-)
 from emofeat.datasets import FORMATS, load_manifest
 from emofeat.device import DEVICES, PRECISIONS
-from emofeat.extract import ExtractConfig, extract
 from emofeat.pooling import POOLINGS
 from emofeat.splits import read_split
 from emofeat.store import DTYPES, Store
@@ -35,7 +27,7 @@ def extract_cmd(
     data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The feature store directory."),
     fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),
-    backbone: str = typer.Option(DEFAULT_BACKBONE, help="Any timm model name."),
+    backbone: str = typer.Option("inception_resnet_v2", help="Any timm model name."),
     weights: str = typer.Option("pretrained", help=WEIGHTS_HELP),
     layers: str | None = typer.Option(None, help="Comma-separated module names; default: "
                                       "the backbone's deep-stage ends (see `emofeat layers`)."),
@@ -61,6 +53,8 @@ def extract_cmd(
 
     Example: emofeat extract ./FI --out stores/irv2 --layers repeat_1,repeat_2,conv2d_7b
     """
+    from emofeat.extract import ExtractConfig, extract
+
     config = ExtractConfig(backbone=backbone, weights=weights, layers=_split_list(layers),
                            pooling=pool, batch_size=batch_size, workers=workers, device=device,
                            precision=precision, dtype=dtype, shard_size=shard_size,
@@ -86,6 +80,8 @@ def layers_cmd(
 
     Example: emofeat layers inception_resnet_v2
     """
+    from emofeat.backbones import create_backbone, data_config, default_layers, probe_layers
+
     model, _ = create_backbone(model_name, "random")
     cfg = data_config(model, img_size)
     names = [n for n, _ in model.named_modules() if n] if all_modules else None

@@ -10,7 +10,6 @@ import typer
 from emofeat.datasets import FORMATS, load_manifest
 from emofeat.device import DEVICES, PRECISIONS
 from emofeat.errors import EmofeatError
-from emofeat.finetune import BALANCE, FinetuneConfig, finetune
 from emofeat.splits import make_split, read_split
 from emofeat.store import SPLITS_FILE, Store
 
@@ -36,7 +35,7 @@ def finetune_cmd(
     weight_decay: float = typer.Option(0.05, help="AdamW weight decay."),
     img_size: int | None = typer.Option(None, help="Train and test at this size (default: "
                                         "the model's pretrained size)."),
-    balance: str = typer.Option("loss", help=f"Class balancing: {', '.join(BALANCE)}."),
+    balance: str = typer.Option("loss", help="Class balancing: loss, sampler or none."),
     label_smoothing: float = typer.Option(0.0, help="Label smoothing of the loss."),
     color_jitter: bool = typer.Option(False, "--color-jitter",
                                       help="Add colour jitter (off: colour carries emotion)."),
@@ -56,6 +55,8 @@ def finetune_cmd(
 
     Example: emofeat finetune ./FI --task emotion8 --splits-from stores/irv2 --out runs/ft
     """
+    from emofeat.finetune import FinetuneConfig, finetune
+
     if splits and splits_from:
         raise EmofeatError("give --splits or --splits-from, not both")
     config = FinetuneConfig(

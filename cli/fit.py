@@ -6,19 +6,23 @@ import csv
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.table import Table
 
-from emofeat.classical import MODEL_NAMES, FitOptions
-from emofeat.classical.run import fit_all
 from emofeat.errors import EmofeatError
-from emofeat.predict import PredictedImage, predict_images
 from emofeat.store import Store
 from emofeat.taxonomy import TASK_NAMES
 
 from .common import err, out
+
+if TYPE_CHECKING:
+    from emofeat.predict import PredictedImage
+
+#: The estimator registry's names (emofeat.classical.ESTIMATORS; a test keeps them equal),
+#: spelled out so that `emofeat --help` does not import scikit-learn.
+MODEL_NAMES = ("logreg", "svm", "svm-rbf", "lightgbm")
 
 
 def _expand(value: str, valid: tuple[str, ...] | list[str]) -> list[str]:
@@ -51,6 +55,9 @@ def fit_cmd(
 
     Example: emofeat fit stores/irv2 --model svm --task valence --layer conv2d_7b --out runs/svm
     """
+    from emofeat.classical import FitOptions
+    from emofeat.classical.run import fit_all
+
     if class_weight not in ("balanced", "none"):
         raise EmofeatError(f"--class-weight must be balanced or none, got '{class_weight}'")
     store = Store.open(store_dir)
@@ -86,6 +93,8 @@ def predict_cmd(
 
     Example: emofeat predict runs/svm photos/ --out preds.csv
     """
+    from emofeat.predict import predict_images
+
     classes, rows = predict_images(run_dir, images, batch_size=batch_size, device=device)
     if out_csv is not None:
         _write_csv(out_csv, classes, rows)

@@ -5,17 +5,22 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from functools import partial
-
-import torch
+from typing import TYPE_CHECKING
 
 from emofeat.errors import EmofeatError
 
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported by the functions that need it, so the CLI can list these choices
+# without loading it.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
-_AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def resolve_device(device: str) -> torch.device:
+    import torch
+
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device == "cuda" and not torch.cuda.is_available():
@@ -27,6 +32,8 @@ def resolve_device(device: str) -> torch.device:
 
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``auto``: bf16 (fp16 where bf16 is unsupported) on CUDA, exact fp32 on the CPU."""
+    import torch
+
     if precision != "auto":
         return precision
     if device.type == "cuda":
@@ -38,6 +45,9 @@ AmpContext = Callable[[], contextlib.AbstractContextManager]
 
 
 def autocast_for(precision: str, device: torch.device) -> AmpContext:
+    import torch
+
     if precision == "fp32":
         return contextlib.nullcontext
-    return partial(torch.autocast, device_type=device.type, dtype=_AMP_DTYPES[precision])
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return partial(torch.autocast, device_type=device.type, dtype=dtype)

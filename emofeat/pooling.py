@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 POOLINGS: tuple[str, ...] = ("avg", "max", "avgmax")
 
@@ -13,6 +16,8 @@ def pool(output: torch.Tensor, method: str = "avg", nhwc: bool = False) -> torch
     Pooling is computed in float32 whatever the autocast dtype, so ``avg`` of the last
     feature map equals timm's own global average pool.
     """
+    import torch
+
     x = output.float()
     if x.ndim == 4:
         dims = (1, 2) if nhwc else (2, 3)

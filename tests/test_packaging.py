@@ -33,3 +33,21 @@ def test_ci_runs_the_readme_commands() -> None:
     assert install.endswith("&& emofeat demo")
     assert install.removesuffix(" && emofeat demo") in ci
     assert tests in ci
+
+
+def test_cli_model_names_follow_the_registry() -> None:
+    from emofeat.classical import MODEL_NAMES
+    from emofeat.cli.fit import MODEL_NAMES as CLI_NAMES
+    from emofeat.finetune import BALANCE
+
+    assert CLI_NAMES == MODEL_NAMES
+    assert BALANCE == ("loss", "sampler", "none")
+
+
+def test_cli_help_does_not_load_torch() -> None:
+    import subprocess
+
+    code = "import sys, emofeat.cli.main; print('torch' in sys.modules, 'sklearn' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.split() == ["False", "False"]
