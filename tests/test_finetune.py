@@ -182,3 +182,12 @@ def test_cli_finetune_with_store_split(toy: Path, tmp_path: Path) -> None:
     assert "epoch 1/1: loss" in result.stdout
     run = Run.open(tmp_path / "run")
     assert run.meta["splits_sha256"] == Store.open(store).splits_sha256
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_paths_run_on_cpu(toy: Path, tmp_path: Path, precision: str) -> None:
+    """The autocast (and, for fp16, gradient scaling) paths used on CUDA, exercised on CPU."""
+    manifest, split = split_of(toy)
+    record = finetune(manifest, split, tmp_path / "r", small(epochs=1, precision=precision))
+    assert record["hyperparameters"]["precision"] == precision
+    assert np.isfinite(record["history"][0]["train_loss"])
