@@ -22,6 +22,11 @@ def _round(x: float) -> float:
     return float(round(float(x), 6))
 
 
+def positive_score(scores: np.ndarray) -> np.ndarray:
+    """One score per image for the positive (second) class of a binary task."""
+    return scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
+
+
 def classification_metrics(
     y_true: np.ndarray,
     y_pred: np.ndarray,
@@ -55,8 +60,7 @@ def classification_metrics(
         "confusion_matrix": confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
     if len(classes) == 2 and scores is not None and len(np.unique(y_true)) == 2:
-        positive = scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
-        out["roc_auc"] = _round(roc_auc_score(y_true, positive))
+        out["roc_auc"] = _round(roc_auc_score(y_true, positive_score(scores)))
     return out
 
 
@@ -120,11 +124,6 @@ def weighted_auc(y_true: np.ndarray, score: np.ndarray, counts: np.ndarray) -> n
     n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return wins.sum(axis=1) / (n_pos * n_neg)
-
-
-def positive_score(scores: np.ndarray) -> np.ndarray:
-    """One score per image for the positive (second) class of a binary task."""
-    return scores[:, 1] - scores[:, 0] if scores.ndim == 2 else scores
 
 
 def bootstrap_distribution(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int,

@@ -65,14 +65,6 @@ def valence_of(emotion: str) -> str:
     raise EmofeatError(f"'{emotion}' is not one of the eight emotions ({', '.join(EMOTIONS)})")
 
 
-def emotions_of(valence: str) -> tuple[str, ...]:
-    """The four Mikels emotions of one valence, in canonical order."""
-    if valence not in VALENCE_CLASSES:
-        raise EmofeatError(f"unknown valence '{valence}'; expected one of {VALENCE_CLASSES}")
-    group = POSITIVE if valence == "positive" else NEGATIVE
-    return tuple(e for e in EMOTIONS if e in group)
-
-
 @dataclass(frozen=True)
 class Task:
     """What a classifier predicts: a name and the ordered class names it maps labels onto."""
@@ -83,10 +75,6 @@ class Task:
     @property
     def n_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def is_binary(self) -> bool:
-        return self.n_classes == 2
 
     def target(self, label: str) -> str:
         """The class name a dataset label becomes under this task."""

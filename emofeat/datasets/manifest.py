@@ -79,28 +79,8 @@ class Manifest:
     def classes(self) -> tuple[str, ...]:
         return tuple(sorted(set(self.labels)))
 
-    def label_of(self) -> dict[str, str]:
-        return dict(zip(self.ids, self.labels, strict=True))
-
     @property
     def sha256(self) -> str:
         """Hash of the (id, label) table: identical for the same images and labels."""
         text = "".join(f"{i}\t{lab}\n" for i, lab in zip(self.ids, self.labels, strict=True))
         return sha256_bytes(text.encode("utf-8"))
-
-    def subset(self, ids: Sequence[str]) -> Manifest:
-        """The rows with the given ids (must all exist), in manifest order."""
-        wanted = set(ids)
-        missing = wanted.difference(self.ids)
-        if missing:
-            example = sorted(missing)[:3]
-            raise EmofeatError(f"{len(missing)} ids are not in the dataset, e.g. {example}")
-        keep = [i for i, k in enumerate(self.ids) if k in wanted]
-        return Manifest(
-            root=self.root,
-            format=self.format,
-            ids=tuple(self.ids[i] for i in keep),
-            labels=tuple(self.labels[i] for i in keep),
-            extra={k: tuple(v[i] for i in keep) for k, v in self.extra.items()},
-            dropped=self.dropped,
-        )
