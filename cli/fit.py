@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.table import Table
 
+from emofeat.atomic import replacing
 from emofeat.errors import EmofeatError
 from emofeat.store import Store
 from emofeat.taxonomy import TASK_NAMES
@@ -110,15 +111,13 @@ def predict_cmd(
 
 
 def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["path", "label", *(f"score_{c}" for c in classes), "error"])
         for row in rows:
             writer.writerow([str(row.path), row.label or "",
                              *(f"{row.scores[c]:.7g}" if row.label else "" for c in classes),
                              row.error])
-    tmp.replace(path)
 
 
 def register(app: typer.Typer) -> None:

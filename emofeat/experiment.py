@@ -216,6 +216,7 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     from emofeat.extract import ExtractConfig, extract
     from emofeat.report import compare
     from emofeat.runs import is_complete
+    from emofeat.store import Store
 
     config_path = Path(config_path)
     config = load_config(config_path)
@@ -258,8 +259,6 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
             precision=e.precision, dtype=e.dtype, shard_size=e.shard_size), split=split,
             min_agree=d.min_agree)
         say(f"fit {', '.join(f.models)} on {e.name}")
-        from emofeat.store import Store
-
         layers = Store.open(store).layer_names if f.layers == ["all"] else f.layers
         fit_all(store, f.models, f.tasks, layers, out / "runs" / e.name, options=options,
                 on_done=_note(say), nested=True)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from emofeat.atomic import replacing, write_json
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 from emofeat.metrics import classification_metrics
@@ -35,13 +35,6 @@ RUN_FILE = "run.json"
 PREDICTIONS_FILE = "predictions.csv"
 METRICS_FILE = "metrics.json"
 KINDS = ("classical", "finetune", "baseline")
-
-
-def write_json(path: Path, obj: Any) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def is_complete(run_dir: str | Path) -> bool:
@@ -112,15 +105,13 @@ class Predictions:
 
 
 def write_predictions(path: Path, preds: Predictions) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+    with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         writer.writerow(["id", "split", "y_true", "y_pred", *(f"score_{c}" for c in preds.classes)])
         for i, image_id in enumerate(preds.ids):
             writer.writerow([image_id, preds.splits[i], preds.classes[preds.y_true[i]],
                              preds.classes[preds.y_pred[i]],
                              *(f"{s:.7g}" for s in preds.scores[i])])
-    os.replace(tmp, path)
 
 
 def read_predictions(path: str | Path, classes: Sequence[str]) -> Predictions:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from emofeat.atomic import write_bytes
 from emofeat.datasets.manifest import Manifest
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_bytes
@@ -110,9 +110,7 @@ def write_split(split: Split, path: str | Path) -> str:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     data = split.to_csv_bytes()
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
     return sha256_bytes(data)
 
 
@@ -139,17 +137,21 @@ def read_split(path: str | Path, manifest: Manifest | None = None) -> Split:
     return split
 
 
-def check_split_matches(split: Split, ids: Sequence[str], source: str = "split") -> None:
-    """Refuse a split that names ids the data does not have, or leaves some out."""
+def check_split_matches(split: Split, ids: Sequence[str], source: str = "split",
+                        unreadable: Collection[str] = (), data: str = "the data") -> None:
+    """Refuse a split that names ids the data does not have, or leaves some out.
+
+    ``unreadable`` ids (images extraction could not decode) may be in the split only.
+    """
     known = set(ids)
-    foreign = sorted(set(split.assignment) - known)
+    foreign = sorted(set(split.assignment) - known - set(unreadable))
     if foreign:
         raise EmofeatError(
-            f"{source} names {len(foreign)} ids that are not in the data, e.g. {foreign[:3]}"
+            f"{source} names {len(foreign)} ids that are not in {data}, e.g. {foreign[:3]}"
         )
     absent = sorted(known - set(split.assignment))
     if absent:
         raise EmofeatError(
-            f"{source} does not cover {len(absent)} images of the data, e.g. {absent[:3]}"
+            f"{source} does not cover {len(absent)} images of {data}, e.g. {absent[:3]}"
         )
 

@@ -32,9 +32,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from emofeat.atomic import replacing, write_json, write_text
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_bytes, sha256_file
-from emofeat.splits import Split, read_split
+from emofeat.splits import Split, read_split, write_split
 
 log = logging.getLogger(__name__)
 
@@ -58,12 +59,6 @@ def shard_name(index: int) -> str:
 def shard_ranges(n_rows: int, shard_size: int) -> list[range]:
     """Manifest rows of each shard: fixed-size slices in manifest order."""
     return [range(s, min(s + shard_size, n_rows)) for s in range(0, n_rows, shard_size)]
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -98,6 +93,28 @@ def _describe_difference(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
+def _write_shard(path: Path, meta: Mapping[str, Any], index: int, ids: Sequence[str],
+                 labels: Sequence[str], features: Mapping[str, np.ndarray]) -> None:
+    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata."""
+    dtype = np.dtype(meta["dtype"])
+    string = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = STORE_FORMAT
+        f.attrs["shard_index"] = index
+        f.attrs["backbone"] = meta["backbone"]
+        f.attrs["pooling"] = meta["pooling"]
+        f.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=string)
+        f.create_dataset("labels", data=np.array(list(labels), dtype=object), dtype=string)
+        group = f.create_group("features")
+        for info in meta["layers"]:
+            name = info["name"]
+            arr = np.asarray(features[name], dtype=dtype).reshape(len(ids), info["dim"])
+            ds = group.create_dataset(name, data=arr)
+            for key in ("channels", "stride", "dim"):
+                ds.attrs[key] = info[key]
+            ds.attrs["module"] = name
+
+
 @dataclass
 class StoreWriter:
     """Writes one store; use through :func:`open_for_writing` (which takes the lock)."""
@@ -122,27 +139,10 @@ class StoreWriter:
     ) -> None:
         """Write shard ``index`` to a temporary file, rename it into place, record it."""
         final = self.path / shard_name(index)
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        dtype = np.dtype(self.meta["dtype"])
-        layer_meta = {d["name"]: d for d in self.meta["layers"]}
-        with h5py.File(tmp, "w") as f:
-            f.attrs["format"] = STORE_FORMAT
-            f.attrs["shard_index"] = index
-            f.attrs["backbone"] = self.meta["backbone"]
-            f.attrs["pooling"] = self.meta["pooling"]
-            string = h5py.string_dtype("utf-8")
-            f.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=string)
-            f.create_dataset("labels", data=np.array(list(labels), dtype=object), dtype=string)
-            group = f.create_group("features")
-            for name, info in layer_meta.items():
-                arr = np.asarray(features[name], dtype=dtype).reshape(len(ids), info["dim"])
-                ds = group.create_dataset(name, data=arr)
-                for key in ("channels", "stride", "dim"):
-                    ds.attrs[key] = info[key]
-                ds.attrs["module"] = name
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, final)
+        with replacing(final) as tmp:
+            _write_shard(tmp, self.meta, index, ids, labels, features)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
         self.done[index] = {
             "index": index,
             "file": final.name,
@@ -163,10 +163,8 @@ class StoreWriter:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["id", "reason"])
         writer.writerows(failed)
-        tmp = self.path / f".{FAILED_FILE}.tmp"
-        tmp.write_text(buf.getvalue())
-        os.replace(tmp, self.path / FAILED_FILE)
-        _write_json(self.path / META_FILE, self.meta)
+        write_text(self.path / FAILED_FILE, buf.getvalue())
+        write_json(self.path / META_FILE, self.meta)
 
     def finish(self) -> None:
         if self.pending():
@@ -223,9 +221,7 @@ def open_for_writing(
             stale.unlink()
         splits_path = path / SPLITS_FILE
         if not splits_path.exists() or splits_path.read_bytes() != split.to_csv_bytes():
-            tmp = path / f".{SPLITS_FILE}.tmp"
-            tmp.write_bytes(split.to_csv_bytes())
-            os.replace(tmp, splits_path)
+            write_split(split, splits_path)
         writer.complete_on_disk = (old is not None and old.get("status") == "complete"
                                    and not writer.pending())
         if not writer.complete_on_disk:  # a complete, verified store is left untouched

@@ -16,7 +16,7 @@ from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.errors import EmofeatError
 from emofeat.runs import Predictions, finish_run, is_complete, model_file_entry, prepare_run_dir
-from emofeat.splits import SPLIT_NAMES, Split, read_split
+from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
 from emofeat.taxonomy import Task, get_task
 
@@ -41,16 +41,8 @@ def store_split(store: Store, splits_file: str | Path | None = None) -> Split:
     """
     split = read_split(splits_file) if splits_file else store.split()
     source = str(splits_file) if splits_file else f"{store.path}/splits.csv"
-    stored = set(store.ids)
-    failed = store.failed
-    foreign = sorted(i for i in split.assignment if i not in stored and i not in failed)
-    if foreign:
-        raise EmofeatError(f"{source} names {len(foreign)} ids that are not in the store "
-                           f"{store.path}, e.g. {foreign[:3]}")
-    absent = sorted(stored - set(split.assignment))
-    if absent:
-        raise EmofeatError(f"{source} does not cover {len(absent)} images of the store "
-                           f"{store.path}, e.g. {absent[:3]}")
+    check_split_matches(split, store.ids, source=source, unreadable=store.failed,
+                        data=f"the store {store.path}")
     return split
 
 

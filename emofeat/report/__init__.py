@@ -7,12 +7,11 @@ the same resamples, and exact McNemar tests.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from emofeat.atomic import write_json, write_text
 from emofeat.errors import EmofeatError
 from emofeat.provenance import now, versions
 from emofeat.report import plots
@@ -45,12 +44,6 @@ def _figures(task_name: str, task: dict[str, Any], runs: Sequence[RunInfo]) -> d
     return figs
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 1000,
             seed: int = 0) -> dict[str, Any]:
     """Write the report for the runs given (or found below the folders given)."""
@@ -77,9 +70,9 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     out.mkdir(parents=True, exist_ok=True)
     by_task = {t: [r for r in runs if r.task == t] for t in tasks}
     figures = {t: _figures(t, tasks[t], by_task[t]) for t in tasks}
-    _write(out / "report.json", json.dumps(report, indent=2) + "\n")
-    _write(out / "report.md", markdown(report))
-    _write(out / "report.html", html_page(report, lambda t: figures[t]))
+    write_json(out / "report.json", report)
+    write_text(out / "report.md", markdown(report))
+    write_text(out / "report.html", html_page(report, lambda t: figures[t]))
     report["summary_lines"] = short_table(report)
     return report
 
