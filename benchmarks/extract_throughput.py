@@ -28,7 +28,8 @@ import torch
 from emofeat.backbones import create_backbone, data_config, eval_transform
 from emofeat.datasets import load_manifest
 from emofeat.demo import DemoSpec, make_demo
-from emofeat.extract import ExtractConfig, FeatureModel, extract
+from emofeat.extract import ExtractConfig, extract
+from emofeat.frozen import FeatureModel
 from emofeat.images import load_rgb
 
 

@@ -19,7 +19,8 @@ from PIL import Image
 
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_device
-from emofeat.extract import ExtractConfig, Progress, dataset_meta, fill_store
+from emofeat.extract import ExtractConfig, dataset_meta, fill_store
+from emofeat.loading import Progress
 from emofeat.runs import Predictions, finish_run, prepare_run_dir
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
 from emofeat.taxonomy import get_task

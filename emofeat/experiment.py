@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from emofeat.errors import EmofeatError
-from emofeat.finetune import FinetuneConfig
+from emofeat.finetune.config import FinetuneConfig
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -7,7 +7,6 @@ interrupted before it. Only the shard being filled is held in memory.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -16,8 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Sampler
 
 from emofeat.backbones import (
     DEFAULT_BACKBONE,
@@ -28,28 +26,23 @@ from emofeat.backbones import (
     default_layers,
     eval_transform,
     resolve_layers,
-    tap,
 )
 from emofeat.datasets import Manifest
 from emofeat.device import (
     DEVICES,
     PRECISIONS,
-    AmpContext,
-    autocast_for,
     resolve_device,
     resolve_precision,
 )
 from emofeat.errors import EmofeatError
-from emofeat.images import ImageReadError, load_rgb
+from emofeat.frozen import FeatureModel
+from emofeat.loading import ImageDataset, Progress, collate, default_workers, worker_init
 from emofeat.pooling import POOLINGS
 from emofeat.provenance import versions
 from emofeat.splits import Split, check_split_matches, make_split
 from emofeat.store import DTYPES, StoreWriter, open_for_writing
 
 log = logging.getLogger(__name__)
-
-
-Progress = Callable[[int, int], None]  # (images done so far, images to do in this run)
 
 
 @dataclass
@@ -83,34 +76,7 @@ class ExtractConfig:
             raise EmofeatError("--workers must be 0 or more")
 
 
-# --------------------------------------------------------------------------- data
-
-
-class ImageDataset(Dataset):
-    """Rows of a manifest as (row, tensor or None, failure reason)."""
-
-    def __init__(self, paths: Sequence[Path], transform: Callable) -> None:
-        self.paths = [str(p) for p in paths]
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, row: int) -> tuple[int, torch.Tensor | None, str]:
-        try:
-            image = load_rgb(self.paths[row])
-        except ImageReadError as exc:
-            return row, None, str(exc)
-        return row, self.transform(image), ""
-
-
-def collate(items: list[tuple[int, torch.Tensor | None, str]]) -> dict[str, Any]:
-    ok = [(r, t) for r, t, _ in items if t is not None]
-    return {
-        "rows": [r for r, _ in ok],
-        "images": torch.stack([t for _, t in ok]) if ok else None,
-        "failed": [(r, why) for r, t, why in items if t is None],
-    }
+# --------------------------------------------------------------------------- engine
 
 
 class ShardBatches(Sampler[list[int]]):
@@ -125,59 +91,6 @@ class ShardBatches(Sampler[list[int]]):
 
     def __len__(self) -> int:
         return len(self.batches)
-
-
-def _worker_init(_: int) -> None:
-    torch.set_num_threads(1)
-
-
-# --------------------------------------------------------------------------- model
-
-
-@dataclass
-class FeatureModel:
-    """A frozen backbone with pooled taps, AMP and out-of-memory back-off."""
-
-    model: nn.Module
-    layers: Sequence[str]
-    pooling: str
-    device: torch.device
-    precision: str
-    micro_batch: int
-    _autocast: AmpContext = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.model = self.model.eval().to(self.device, memory_format=torch.channels_last)
-        self._autocast = autocast_for(self.precision, self.device)
-
-    @torch.inference_mode()
-    def _run(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
-        chunks: dict[str, list[torch.Tensor]] = {n: [] for n in self.layers}
-        for start in range(0, images.shape[0], self.micro_batch):
-            x = images[start:start + self.micro_batch]
-            x = x.to(self.device, non_blocking=True).contiguous(memory_format=torch.channels_last)
-            with tap(self.model, self.layers, self.pooling) as pooled, self._autocast():
-                self.model(x)
-            for name in self.layers:
-                chunks[name].append(pooled[name].float().cpu())
-        return {n: torch.cat(c) for n, c in chunks.items()}
-
-    def __call__(self, images: torch.Tensor) -> dict[str, np.ndarray]:
-        """Pooled features per layer for a batch; halves the batch on out-of-memory."""
-        while True:
-            try:
-                return {n: t.numpy() for n, t in self._run(images).items()}
-            except torch.OutOfMemoryError:
-                if self.micro_batch == 1:
-                    raise EmofeatError("out of memory with a batch of one image; use a smaller "
-                                       "backbone or another device") from None
-                self.micro_batch = max(1, self.micro_batch // 2)
-                if self.device.type == "cuda":
-                    torch.cuda.empty_cache()
-                log.warning("out of memory: retrying with batches of %d", self.micro_batch)
-
-
-# --------------------------------------------------------------------------- engine
 
 
 @dataclass
@@ -309,14 +222,14 @@ def _run_shards(
 ) -> None:
     shards = [writer.ranges[i] for i in pending]
     total = sum(len(r) for r in shards)
-    workers = config.workers if config.workers is not None else min(4, os.cpu_count() or 1)
+    workers = default_workers(config.workers)
     loader = DataLoader(
         ImageDataset(manifest.paths, transform),
         batch_sampler=ShardBatches(shards, config.batch_size),
         num_workers=workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
-        worker_init_fn=_worker_init if workers else None,
+        worker_init_fn=worker_init if workers else None,
         prefetch_factor=4 if workers else None,
     )
     shard_of_row = {row: idx for idx in pending for row in writer.ranges[idx]}

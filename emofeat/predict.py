@@ -13,8 +13,9 @@ from torch.utils.data import DataLoader
 from emofeat.backbones import backbone_from_record, eval_transform
 from emofeat.device import resolve_device
 from emofeat.errors import EmofeatError
-from emofeat.extract import FeatureModel, ImageDataset, collate
+from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
+from emofeat.loading import ImageDataset, collate
 from emofeat.runs import Run
 
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y_pred, scores)

@@ -23,7 +23,7 @@ from emofeat.backbones import (
     tap,
 )
 from emofeat.errors import EmofeatError
-from emofeat.extract import FeatureModel
+from emofeat.frozen import FeatureModel
 from emofeat.pooling import pool
 
 

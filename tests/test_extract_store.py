@@ -18,7 +18,8 @@ from emofeat.backbones import create_backbone
 from emofeat.cli.main import app
 from emofeat.datasets import load_manifest
 from emofeat.errors import EmofeatError
-from emofeat.extract import ExtractConfig, FeatureModel, extract
+from emofeat.extract import ExtractConfig, extract
+from emofeat.frozen import FeatureModel
 from emofeat.hashing import sha256_file
 from emofeat.images import load_rgb
 from emofeat.splits import make_split, write_split

@@ -11,7 +11,7 @@ from PIL import Image
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-import emofeat.extract
+import emofeat.loading
 from emofeat.backbones import create_backbone
 from emofeat.cli.main import app
 from emofeat.datasets import load_manifest
@@ -115,13 +115,13 @@ def test_test_split_is_read_only_at_the_end(toy: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     manifest, split = split_of(toy)
     events: list[str] = []
-    real = emofeat.extract.load_rgb
+    real = emofeat.loading.load_rgb
 
     def recording(path):
         events.append(str(path))
         return real(path)
 
-    monkeypatch.setattr(emofeat.extract, "load_rgb", recording)
+    monkeypatch.setattr(emofeat.loading, "load_rgb", recording)
     finetune(manifest, split, tmp_path / "r", small(epochs=2),
              on_epoch=lambda r: events.append(f"end of epoch {r['epoch']}"))
     test_paths = {str(manifest.path(i)) for i in split.ids("test")}

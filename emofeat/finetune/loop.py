@@ -16,8 +16,7 @@ from torch.utils.data import DataLoader
 from emofeat.atomic import replacing
 from emofeat.finetune.config import FinetuneConfig
 from emofeat.finetune.model import Parts
-
-Progress = Callable[[int, int], None]
+from emofeat.loading import Progress
 
 
 def _to_device(images: torch.Tensor, device: torch.device) -> torch.Tensor:

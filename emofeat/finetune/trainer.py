@@ -1,0 +1,281 @@
+"""Fine-tuning a small timm model on the same split: the yardstick for frozen features.
+
+AdamW with a warm-up + cosine schedule (timm's scheduler), timm's training transforms
+(random resized crop and flip; colour jitter only when asked, since colour carries emotion),
+class-balanced loss or sampler, optional partial fine-tuning, AMP and channels_last on CUDA,
+gradient clipping, early stopping on val balanced accuracy. Every epoch starts from a seed
+derived from (seed, epoch), and a checkpoint is written after it, so a resumed run ends
+exactly where an uninterrupted one does. ``test`` is read once, after training.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch.utils.data import DataLoader, SubsetRandomSampler, WeightedRandomSampler
+
+from emofeat.backbones import data_config, eval_transform
+from emofeat.datasets import Manifest
+from emofeat.device import autocast_for, resolve_device, resolve_precision
+from emofeat.errors import EmofeatError
+from emofeat.finetune.config import CHECKPOINT, WEIGHTS, FinetuneConfig
+from emofeat.finetune.loop import (
+    Progress,
+    atomic_safetensors,
+    atomic_torch_save,
+    predict,
+    train_epoch,
+)
+from emofeat.finetune.model import (
+    Parts,
+    build,
+    class_weights,
+    seed_everything,
+    train_transform,
+)
+from emofeat.loading import ImageDataset, collate, default_workers
+from emofeat.metrics import balanced_accuracy
+from emofeat.runs import Predictions, finish_run, is_complete, model_file_entry, prepare_run_dir
+from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
+from emofeat.taxonomy import Task, get_task
+
+log = logging.getLogger(__name__)
+
+EpochCallback = Callable[[dict[str, Any]], None]
+
+@dataclass
+class _Data:
+    """The manifest seen through a split and a task: rows per split, encoded labels."""
+
+    manifest: Manifest
+    split: Split
+    task: Task
+    rows: dict[str, list[int]]
+    labels: torch.Tensor
+
+    @classmethod
+    def of(cls, manifest: Manifest, split: Split, task_name: str) -> _Data:
+        task = get_task(task_name, manifest.labels)
+        check_split_matches(split, manifest.ids, source="the split")
+        rows = {s: [i for i, k in enumerate(manifest.ids) if split.assignment[k] == s]
+                for s in SPLIT_NAMES}
+        if not rows["val"]:
+            raise EmofeatError("the split has no val images; the epoch is chosen on val")
+        data = cls(manifest, split, task, rows, torch.from_numpy(task.encode(manifest.labels)))
+        present = set(data.y_train.tolist())
+        missing = [task.classes[k] for k in range(task.n_classes) if k not in present]
+        if missing:
+            raise EmofeatError(f"class(es) {', '.join(missing)} have no train images")
+        return data
+
+    @property
+    def y_train(self) -> np.ndarray:
+        return self.labels[self.rows["train"]].numpy()
+
+
+@dataclass
+class _Trainer:
+    """The state of one fine-tuning run between epochs (what a checkpoint holds)."""
+
+    config: FinetuneConfig
+    data: _Data
+    parts: Parts
+    device: torch.device
+    amp: Callable
+    cfg: dict[str, Any]
+    workers: int
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": -1,
+                                                          "val_balanced_accuracy": -1.0})
+    failed: dict[int, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        paths = self.data.manifest.paths
+        self.train_ds = ImageDataset(paths, train_transform(self.cfg, self.config))
+        self.eval_ds = ImageDataset(paths, eval_transform(self.cfg))
+
+    def loader(self, dataset: ImageDataset, sampler: Any, gen: torch.Generator) -> DataLoader:
+        """Batches of manifest rows drawn by ``sampler``; collate reports rows and failures."""
+        return DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler,
+                          num_workers=self.workers, collate_fn=collate, generator=gen,
+                          pin_memory=self.device.type == "cuda")
+
+    def train_sampler(self, gen: torch.Generator) -> Any:
+        train = self.data.rows["train"]
+        if self.config.balance == "sampler":
+            weights = np.zeros(len(self.data.manifest))
+            y = self.data.y_train
+            weights[train] = class_weights(y, self.data.task.n_classes)[y]
+            return WeightedRandomSampler(weights.tolist(), len(train), generator=gen)
+        return SubsetRandomSampler(train, generator=gen)
+
+    def predict(self, split: str, gen: torch.Generator) -> tuple[list[int], np.ndarray]:
+        loader = self.loader(self.eval_ds, self.data.rows[split], gen)
+        return predict(self.parts.model, loader, self.device, self.amp, self.failed)
+
+    def epoch(self, epoch: int, progress: Progress | None) -> dict[str, Any]:
+        """Train one epoch (seeded by (seed, epoch)) and score val."""
+        gen = seed_everything(self.config.seed * 1000 + epoch)
+        stats = train_epoch(self.parts, self.loader(self.train_ds, self.train_sampler(gen), gen),
+                            self.data.labels, epoch, self.config, self.device, self.amp,
+                            self.failed, progress)
+        rows, probs = self.predict("val", gen)
+        y_val = self.data.labels[rows].numpy()
+        pred = probs.argmax(axis=1)
+        loss = nn.functional.nll_loss(torch.log(torch.from_numpy(probs) + 1e-12),
+                                      torch.from_numpy(y_val))
+        record = {"epoch": epoch + 1, **{k: round(v, 6) for k, v in stats.items()},
+                  "val_loss": round(float(loss), 6),
+                  "val_accuracy": round(float(np.mean(pred == y_val)), 6),
+                  "val_balanced_accuracy": round(balanced_accuracy(y_val, pred), 6),
+                  "lr": self.parts.optimizer.param_groups[0]["lr"]}
+        self.history.append(record)
+        return record
+
+    def state(self, settings: dict[str, Any]) -> dict[str, Any]:
+        parts = self.parts
+        return {"settings": settings, "model": parts.model.state_dict(),
+                "optimizer": parts.optimizer.state_dict(),
+                "scheduler": parts.scheduler.state_dict(), "scaler": parts.scaler.state_dict(),
+                "history": self.history, "best": self.best,
+                "failed": {str(k): v for k, v in self.failed.items()}}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        parts = self.parts
+        parts.model.load_state_dict(state["model"])
+        parts.optimizer.load_state_dict(state["optimizer"])
+        parts.scheduler.load_state_dict(state["scheduler"])
+        parts.scaler.load_state_dict(state["scaler"])
+        self.history, self.best = state["history"], state["best"]
+        self.failed = {int(k): v for k, v in state["failed"].items()}
+
+    def should_stop(self, epoch: int) -> bool:
+        return self.best["epoch"] >= 0 and epoch - self.best["epoch"] > self.config.patience
+
+    def score_all(self, weights: Path) -> Predictions:
+        """The chosen epoch's weights on every split; test is read here, for the first time."""
+        self.parts.model.load_state_dict(load_file(weights, device=str(self.device)))
+        gen = seed_everything(self.config.seed)
+        rows: list[int] = []
+        probs = []
+        for s in SPLIT_NAMES:
+            r, p = self.predict(s, gen)
+            rows += r
+            if len(p):
+                probs.append(p)
+        scores = np.concatenate(probs)
+        ids = self.data.manifest.ids
+        return Predictions(ids=[ids[r] for r in rows],
+                           splits=[self.data.split.assignment[ids[r]] for r in rows],
+                           y_true=self.data.labels[rows].numpy(),
+                           y_pred=scores.argmax(axis=1), scores=scores,
+                           classes=self.data.task.classes)
+
+
+def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:
+    return "; ".join(f"{k}: checkpoint {old.get(k)!r}, now {new.get(k)!r}"
+                     for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
+
+
+def _checkpoint_to_resume(out: Path, resume: bool, overwrite: bool,
+                          settings: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint to continue from (``resume``), or a run directory made ready."""
+    checkpoint = out / CHECKPOINT
+    if resume:
+        if is_complete(out):
+            raise EmofeatError(f"{out} is already complete; nothing to resume")
+        if not checkpoint.is_file():
+            raise EmofeatError(f"{out} has no checkpoint to resume from")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        if (diff := _describe(state["settings"], settings)):
+            raise EmofeatError(f"cannot resume {out} with different settings ({diff})")
+        return state
+    if checkpoint.is_file() and not overwrite and not is_complete(out):
+        raise EmofeatError(f"{out} holds an interrupted fine-tuning run; pass --resume to "
+                           "continue it or --overwrite to start again")
+    prepare_run_dir(out, overwrite)
+    checkpoint.unlink(missing_ok=True)
+    return None
+
+
+def finetune(
+    manifest: Manifest,
+    split: Split,
+    out: str | Path,
+    config: FinetuneConfig | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    on_epoch: EpochCallback | None = None,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Fine-tune on ``train``, select the epoch on ``val``, score ``test`` once; returns the
+    run.json record of the run directory written at ``out``."""
+    config = config or FinetuneConfig()
+    config.check()
+    out = Path(out)
+    device = resolve_device(config.device)
+    precision = resolve_precision(config.precision, device)
+    data = _Data.of(manifest, split, config.task)
+    settings = {**config.settings(), "splits_sha256": split.sha256,
+                "manifest_sha256": manifest.sha256, "precision": precision}
+    state = _checkpoint_to_resume(out, resume, overwrite, settings)
+
+    seed_everything(config.seed)
+    parts = build(config, data.task, data.y_train, device, precision, len(data.rows["train"]))
+    trainer = _Trainer(config, data, parts, device, autocast_for(precision, device),
+                       data_config(parts.model, config.img_size),
+                       default_workers(config.workers))
+    if state is not None:
+        trainer.restore(state)
+        log.info("resuming %s after epoch %d", out, len(trainer.history))
+    start_epoch = len(trainer.history)
+    started = time.perf_counter()
+    for epoch in range(start_epoch, config.epochs):
+        if trainer.should_stop(epoch):
+            break
+        record = trainer.epoch(epoch, progress)
+        if record["val_balanced_accuracy"] > trainer.best["val_balanced_accuracy"]:
+            trainer.best = {"epoch": epoch,
+                            "val_balanced_accuracy": record["val_balanced_accuracy"]}
+            atomic_safetensors(parts.model, out / WEIGHTS)
+        atomic_torch_save(trainer.state(settings), out / CHECKPOINT)
+        if on_epoch is not None:
+            on_epoch(record)
+    train_seconds = time.perf_counter() - started
+
+    preds = trainer.score_all(out / WEIGHTS)
+    meta = {
+        "kind": "finetune",
+        "model": config.backbone,
+        "model_summary": f"fine-tuned {config.backbone} ({config.weights} weights)",
+        "task": data.task.name,
+        "layer": "finetuned" if not config.freeze_until else f"from {config.freeze_until}",
+        "splits_sha256": split.sha256,
+        "manifest_sha256": manifest.sha256,
+        "dataset_format": manifest.format,
+        "hyperparameters": settings,
+        "weights": parts.weights.to_dict(),
+        "data_config": trainer.cfg,
+        "best_epoch": trainer.best["epoch"] + 1,
+        "history": trainer.history,
+        "failed": sorted([manifest.ids[r], why] for r, why in trainer.failed.items()),
+        "n": {s: sum(1 for x in preds.splits if x == s) for s in SPLIT_NAMES},
+        "stopped_early": len(trainer.history) < config.epochs,
+        "timings": {"train_seconds": round(train_seconds, 3),
+                    "epochs_this_session": len(trainer.history) - start_epoch},
+        "device": device.type,
+        "score_kind": "probability",
+        "model_files": [model_file_entry(out, WEIGHTS)],
+    }
+    record = finish_run(out, meta, preds, in_sample=("train",))
+    (out / CHECKPOINT).unlink(missing_ok=True)
+    return record
