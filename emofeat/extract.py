@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,6 @@ from emofeat.backbones import (
     create_backbone,
     data_config,
     default_layers,
-    eval_transform,
     resolve_layers,
 )
 from emofeat.datasets import Manifest
@@ -35,8 +36,15 @@ from emofeat.device import (
     resolve_precision,
 )
 from emofeat.errors import EmofeatError
-from emofeat.frozen import FeatureModel
-from emofeat.loading import ImageDataset, Progress, collate, default_workers, worker_init
+from emofeat.frozen import MEMORY_FORMATS, FeatureModel
+from emofeat.loading import (
+    ImageDataset,
+    Progress,
+    collate,
+    default_workers,
+    uint8_transform,
+    worker_init,
+)
 from emofeat.pooling import POOLINGS
 from emofeat.provenance import versions
 from emofeat.splits import Split, check_split_matches, make_split
@@ -62,12 +70,15 @@ class ExtractConfig:
     strict: bool = False
     overwrite: bool = False
     seed: int = 0  # random-init weights
+    memory_format: str = "auto"  # channels_last on CUDA, contiguous on the CPU
+    compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
 
     def check(self) -> None:
         for name, value, valid in (("pooling", self.pooling, POOLINGS),
                                    ("precision", self.precision, PRECISIONS),
                                    ("device", self.device, DEVICES),
-                                   ("dtype", self.dtype, DTYPES)):
+                                   ("dtype", self.dtype, DTYPES),
+                                   ("memory format", self.memory_format, MEMORY_FORMATS)):
             if value not in valid:
                 raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")
         if self.batch_size < 1 or self.shard_size < 1:
@@ -169,12 +180,38 @@ def extract(
     layers = resolve_layers(model, names, cfg["input_size"])
     meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree)
     features = FeatureModel(model, names, config.pooling, device, precision,
-                            micro_batch=config.batch_size)
-    return fill_store(manifest, out, meta, split, features, eval_transform(cfg), config,
+                            micro_batch=config.batch_size, mean=cfg["mean"], std=cfg["std"],
+                            memory_format=config.memory_format, compile=config.compile)
+    return fill_store(manifest, out, meta, split, features, uint8_transform(cfg), config,
                       device, progress)
 
 
+#: Any batch -> pooled arrays function (e.g. hand-crafted features) can fill a store too.
 FeatureFn = Callable[[torch.Tensor], dict[str, np.ndarray]]
+
+
+@dataclass
+class _Ready:
+    value: dict[str, np.ndarray]
+
+    def result(self) -> dict[str, np.ndarray]:
+        return self.value
+
+
+class _Immediate:
+    """A plain feature function with FeatureModel's submit/with interface."""
+
+    def __init__(self, fn: FeatureFn) -> None:
+        self.fn = fn
+
+    def __enter__(self) -> _Immediate:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def submit(self, images: torch.Tensor) -> _Ready:
+        return _Ready(self.fn(images))
 
 
 def fill_store(
@@ -182,7 +219,7 @@ def fill_store(
     out: str | Path,
     meta: dict[str, Any],
     split: Split,
-    features: FeatureFn,
+    features: FeatureModel | FeatureFn,
     transform: Callable,
     config: ExtractConfig,
     device: torch.device,
@@ -191,6 +228,7 @@ def fill_store(
     """Create or resume the store ``out`` described by ``meta``: every image goes through
     ``transform`` in the DataLoader workers, then ``features`` (a batch of transformed images
     -> one array per layer of ``meta``) in this process."""
+    source = features if isinstance(features, FeatureModel) else _Immediate(features)
     with open_for_writing(out, meta, len(manifest), split, config.overwrite) as writer:
         pending = writer.pending()
         if not pending:
@@ -199,7 +237,9 @@ def fill_store(
                 writer.finish()
             return Path(out)
         started = time.perf_counter()
-        _run_shards(writer, manifest, features, transform, config, device, pending, progress)
+        with source:
+            _Engine(writer, manifest, config, progress).run(
+                _loader(manifest, writer, pending, transform, config, device), source, pending)
         writer.meta["seconds"] = round(time.perf_counter() - started, 3)
         writer.meta["device"] = device.type
         writer.finish()
@@ -210,51 +250,77 @@ def fill_store(
     return Path(out)
 
 
-def _run_shards(
-    writer: StoreWriter,
-    manifest: Manifest,
-    features: FeatureFn,
-    transform: Callable,
-    config: ExtractConfig,
-    device: torch.device,
-    pending: Sequence[int],
-    progress: Progress | None,
-) -> None:
-    shards = [writer.ranges[i] for i in pending]
-    total = sum(len(r) for r in shards)
+def _loader(manifest: Manifest, writer: StoreWriter, pending: Sequence[int],
+            transform: Callable, config: ExtractConfig, device: torch.device) -> DataLoader:
     workers = default_workers(config.workers)
-    loader = DataLoader(
+    return DataLoader(
         ImageDataset(manifest.paths, transform),
-        batch_sampler=ShardBatches(shards, config.batch_size),
+        batch_sampler=ShardBatches([writer.ranges[i] for i in pending], config.batch_size),
         num_workers=workers,
         collate_fn=collate,
         pin_memory=device.type == "cuda",
         worker_init_fn=worker_init if workers else None,
         prefetch_factor=4 if workers else None,
     )
-    shard_of_row = {row: idx for idx in pending for row in writer.ranges[idx]}
-    buffers: dict[int, _ShardBuffer] = {}
-    done = 0
-    for batch in loader:
-        rows = batch["rows"] + [r for r, _ in batch["failed"]]
-        index = shard_of_row[rows[0]]
-        buf = buffers.setdefault(index, _ShardBuffer())
+
+
+class _Engine:
+    """Batches in, shards out: the model runs one batch ahead of the host copy, and complete
+    shards are written by one writer thread (at most two waiting), in shard order."""
+
+    MAX_WAITING_WRITES = 2
+
+    def __init__(self, writer: StoreWriter, manifest: Manifest, config: ExtractConfig,
+                 progress: Progress | None) -> None:
+        self.writer, self.manifest, self.config, self.progress = (writer, manifest, config,
+                                                                  progress)
+        self.buffers: dict[int, _ShardBuffer] = {}
+        self.writes: deque[Future[None]] = deque()
+        self.done = 0
+        self.total = 0
+
+    def run(self, loader: DataLoader, source: Any, pending: Sequence[int]) -> None:
+        self.shard_of_row = {row: idx for idx in pending for row in self.writer.ranges[idx]}
+        self.total = sum(len(self.writer.ranges[i]) for i in pending)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emofeat-writer") as pool:
+            self.pool = pool
+            in_flight: tuple[dict[str, Any], Any] | None = None
+            for batch in loader:
+                self._check_failed(batch)
+                started = (source.submit(batch["images"]) if batch["images"] is not None
+                           else None)
+                if in_flight is not None:
+                    self._collect(*in_flight)
+                in_flight = (batch, started)
+            if in_flight is not None:
+                self._collect(*in_flight)
+            while self.writes:
+                self.writes.popleft().result()
+
+    def _check_failed(self, batch: dict[str, Any]) -> None:
         for row, why in batch["failed"]:
-            if config.strict:
-                raise EmofeatError(f"cannot read {manifest.ids[row]}: {why} (--strict)")
-            log.warning("skipping %s: %s", manifest.ids[row], why)
+            if self.config.strict:
+                raise EmofeatError(f"cannot read {self.manifest.ids[row]}: {why} (--strict)")
+            log.warning("skipping %s: %s", self.manifest.ids[row], why)
+
+    def _collect(self, batch: dict[str, Any], started: Any) -> None:
+        rows = batch["rows"] + [r for r, _ in batch["failed"]]
+        index = self.shard_of_row[rows[0]]
+        buf = self.buffers.setdefault(index, _ShardBuffer())
         buf.failed.extend(batch["failed"])
-        if batch["images"] is not None:
-            pooled = features(batch["images"])
+        if started is not None:
             buf.rows.extend(batch["rows"])
-            for name, arr in pooled.items():
+            for name, arr in started.result().items():
                 buf.features.setdefault(name, []).append(arr)
         buf.seen += len(rows)
-        if buf.seen == len(writer.ranges[index]):
-            _flush(writer, manifest, index, buffers.pop(index))
-        done += len(rows)
-        if progress is not None:
-            progress(done, total)
+        if buf.seen == len(self.writer.ranges[index]):
+            while len(self.writes) >= self.MAX_WAITING_WRITES:
+                self.writes.popleft().result()
+            self.writes.append(self.pool.submit(_flush, self.writer, self.manifest, index,
+                                                self.buffers.pop(index)))
+        self.done += len(rows)
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
 def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer) -> None:

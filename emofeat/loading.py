@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
@@ -42,11 +43,27 @@ class ImageDataset(Dataset):
         return row, self.transform(image), ""
 
 
-def collate(items: list[tuple[int, torch.Tensor | None, str]]) -> dict[str, Any]:
+def uint8_transform(cfg: dict[str, Any]) -> Callable:
+    """timm's evaluation transform up to the crop, ending in a uint8 CHW array (timm's
+    prefetcher convention): the model wrapper converts and normalises on its device."""
+    from timm.data import create_transform
+
+    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    return create_transform(**kwargs, is_training=False, use_prefetcher=True)
+
+
+def _stack(images: list[Any]) -> torch.Tensor:
+    if isinstance(images[0], np.ndarray):
+        return torch.from_numpy(np.stack(images))
+    return torch.stack(images)
+
+
+def collate(items: list[tuple[int, Any, str]]) -> dict[str, Any]:
+    """A batch: rows decoded (``images`` stacked, float or uint8) and rows that failed."""
     ok = [(r, t) for r, t, _ in items if t is not None]
     return {
         "rows": [r for r, _ in ok],
-        "images": torch.stack([t for _, t in ok]) if ok else None,
+        "images": _stack([t for _, t in ok]) if ok else None,
         "failed": [(r, why) for r, t, why in items if t is None],
     }
 
