@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import struct
 import warnings
 from pathlib import Path
 
@@ -64,6 +65,11 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ImageReadError("file not found") from None
     except Image.UnidentifiedImageError:
         raise ImageReadError("not a recognised image format") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageReadError(f"too many pixels (Pillow's decompression-bomb limit): "
+                             f"{str(exc).splitlines()[0]}") from None
+    except MemoryError:
+        raise ImageReadError("out of memory while decoding") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ImageReadError(f"cannot decode: {reason}") from None

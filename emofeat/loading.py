@@ -40,7 +40,10 @@ class ImageDataset(Dataset):
             image = load_rgb(self.paths[row])
         except ImageReadError as exc:
             return row, None, str(exc)
-        return row, self.transform(image), ""
+        try:
+            return row, self.transform(image), ""
+        except Exception as exc:  # one odd image must never stop a run: record it
+            return row, None, f"cannot transform: {type(exc).__name__}: {exc}"
 
 
 def uint8_transform(cfg: dict[str, Any]) -> Callable:
