@@ -244,7 +244,9 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
         raise EmofeatError(f"{split_path} differs from this config's split; its runs cannot be "
                            "mixed with new ones: choose another output folder")
     splits_mod.write_split(split, split_path)
-    say(f"data: {len(manifest)} images ({manifest.format}); split {split.counts()}")
+    source = config.split.file or splits_mod.split_source(manifest, config.split.fractions,
+                                                          config.split.seed)
+    say(f"data: {len(manifest)} images ({manifest.format}); split {split.counts()} ({source})")
 
     # stage 1 and 2: features, classifiers
     f = config.fit

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from emofeat.hashing import sha256_bytes
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.80, 0.05, 0.15)
 DEFAULT_SEED = 0
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -83,11 +86,20 @@ def make_split(
 ) -> Split:
     """Stratify by label: each class is shuffled with the seed and cut train/val/test.
 
-    A manifest with its own ``split`` column (a release's official split) is used as-is.
+    A manifest with its own ``split`` column (a release's official split) is used as-is,
+    see :func:`release_split`; which split was made is logged.
     """
-    if "split" in manifest.extra:
-        return Split(dict(zip(manifest.ids, manifest.extra["split"], strict=True)))
-    _, f_val, f_test = parse_fractions(fractions)
+    f_train, f_val, f_test = parse_fractions(fractions)
+    release = release_split(manifest)
+    if release is not None:
+        log.info("split: the %s release's own (%s), sha256 %s", manifest.format,
+                 ", ".join(f"{k} {v}" for k, v in release.counts().items()), release.sha256)
+        if (f_train, f_val, f_test) != DEFAULT_FRACTIONS or seed != DEFAULT_SEED:
+            log.warning("the %s release has its own split: fractions and seed are ignored",
+                        manifest.format)
+        return release
+    log.info("split: seeded stratified (seed %d, fractions %g/%g/%g)", seed, f_train, f_val,
+             f_test)
     by_label: dict[str, list[str]] = defaultdict(list)
     for image_id, label in zip(manifest.ids, manifest.labels, strict=True):
         by_label[label].append(image_id)
@@ -103,6 +115,30 @@ def make_split(
             name = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
             assignment[members[idx]] = name
     return Split(assignment)
+
+
+def release_split(manifest: Manifest) -> Split | None:
+    """The release's own train/val/test split (a ``split`` column, e.g. EmoSet's), or None.
+
+    Its hash is ``.sha256`` like any split's. Values other than train/val/test are refused.
+    """
+    column = manifest.extra.get("split")
+    if column is None:
+        return None
+    bad = sorted({str(v) for v in column} - set(SPLIT_NAMES))
+    if bad:
+        raise EmofeatError(f"the {manifest.format} data set's own split has values {bad[:3]}; "
+                           f"expected {', '.join(SPLIT_NAMES)}")
+    return Split(dict(zip(manifest.ids, column, strict=True)))
+
+
+def split_source(manifest: Manifest, fractions: Sequence[float] | str = DEFAULT_FRACTIONS,
+                 seed: int = DEFAULT_SEED) -> str:
+    """One line naming the split :func:`make_split` gives for these arguments."""
+    if "split" in manifest.extra:
+        return f"the {manifest.format} release's own split"
+    f = parse_fractions(fractions)
+    return f"seeded stratified split (seed {seed}, {f[0]:g}/{f[1]:g}/{f[2]:g})"
 
 
 def write_split(split: Split, path: str | Path) -> str:
