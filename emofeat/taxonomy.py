@@ -102,6 +102,9 @@ class Task:
 
 
 TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
+#: Regression targets, read from a manifest's extra columns of the same name (Emotion6 and
+#: OASIS have them). Named here for the readers; no classifier fits them yet.
+SCORE_TASKS: tuple[str, ...] = ("valence_score", "arousal_score")
 
 
 def get_task(name: str, labels: Sequence[str] | None = None) -> Task:

@@ -6,9 +6,16 @@ import logging
 from pathlib import Path
 from typing import Protocol
 
+from emofeat.datasets.abstract import AbstractReader
+from emofeat.datasets.artphoto import ArtPhotoReader
 from emofeat.datasets.csvlist import CsvReader, check_min_agree
+from emofeat.datasets.emoset import EmoSetReader
+from emofeat.datasets.emotion6 import Emotion6Reader
 from emofeat.datasets.folder import DEMO_MARKER, DemoReader, FolderReader
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.oasis import OasisReader
+from emofeat.datasets.summary import describe
+from emofeat.datasets.twitter import TwitterReader
 from emofeat.errors import EmofeatError
 
 log = logging.getLogger(__name__)
@@ -24,8 +31,12 @@ class Reader(Protocol):
     def read(path: Path, min_agree: int | None = None) -> Manifest: ...
 
 
-#: Readers by format name, in the order ``auto`` tries them.
-READERS: dict[str, type[Reader]] = {r.name: r for r in (DemoReader, CsvReader, FolderReader)}
+#: Readers by format name, in the order ``auto`` tries them: releases with marker files
+#: first, the flat ArtPhoto folder next, the generic CSV list and folder tree last.
+READERS: dict[str, type[Reader]] = {r.name: r for r in (
+    DemoReader, EmoSetReader, Emotion6Reader, TwitterReader, OasisReader, AbstractReader,
+    ArtPhotoReader, CsvReader, FolderReader,
+)}
 FORMATS: tuple[str, ...] = ("auto", *READERS)
 
 
@@ -34,8 +45,9 @@ def detect_format(path: Path) -> str:
         if reader.detect(path):
             return name
     raise EmofeatError(
-        f"cannot tell the format of {path}: expected a folder of <label>/ sub-folders with "
-        "images, a .csv list (path,label[,agree]) or a demo set; pass --format "
+        f"cannot tell the format of {path}: expected a release as published (EmoSet, "
+        "Emotion6, Twitter I, OASIS, Abstract, ArtPhoto), a folder of <label>/ sub-folders "
+        "with images, a .csv list (path,label[,agree]) or a demo set; pass --format "
         f"({', '.join(READERS)})"
     )
 
@@ -62,4 +74,5 @@ def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = N
     return manifest
 
 
-__all__ = ["DEMO_MARKER", "FORMATS", "READERS", "Manifest", "detect_format", "load_manifest"]
+__all__ = ["DEMO_MARKER", "FORMATS", "READERS", "Manifest", "describe", "detect_format",
+           "load_manifest"]

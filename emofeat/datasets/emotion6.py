@@ -1,0 +1,123 @@
+"""Emotion6 (Peng et al., CVPR 2015), read as released.
+
+Layout::
+
+    root/images/<keyword>/<n>.jpg   keyword: anger, disgust, fear, joy, sadness, surprise
+    root/ground_truth.txt           tab separated, one header line, then per image:
+        file (relative to images/), valence, arousal (1-9 scale), and the probabilities of
+        anger, disgust, fear, joy, sadness, surprise, neutral
+
+The label is the folder keyword, one of Emotion6's own six classes (not mapped to Mikels'
+eight: use the ``label`` task). Extra columns: ``valence_score``, ``arousal_score`` and
+``prob_<emotion>`` for the seven probabilities (floats).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from emofeat.datasets._common import (
+    LISTED_MISSING,
+    UNLISTED,
+    child_dir,
+    child_file,
+    image_id,
+    image_ids_under,
+    numbered_lines,
+    parse_float,
+    refuse_min_agree,
+)
+from emofeat.datasets.manifest import Manifest
+from emofeat.errors import EmofeatError
+
+#: Emotion6's own classes: Ekman's six basic emotions, the image folder names.
+EMOTION6_CLASSES: tuple[str, ...] = ("anger", "disgust", "fear", "joy", "sadness", "surprise")
+#: The probability columns of ground_truth.txt, in file order (the six and neutral).
+PROBABILITIES: tuple[str, ...] = (*EMOTION6_CLASSES, "neutral")
+GROUND_TRUTH = "ground_truth.txt"
+IMAGES = "images"
+N_FIELDS = 3 + len(PROBABILITIES)
+
+
+def _fields(line: str) -> list[str]:
+    return [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+class Emotion6Reader:
+    """Emotion6: ``images/<keyword>/`` + ``ground_truth.txt`` (valence, arousal, 7 probs)."""
+
+    name = "emotion6"
+
+    @staticmethod
+    def detect(root: Path) -> bool:
+        return (
+            root.is_dir()
+            and child_file(root, GROUND_TRUTH) is not None
+            and child_dir(root, IMAGES) is not None
+        )
+
+    @staticmethod
+    def read(root: Path, min_agree: int | None = None) -> Manifest:
+        refuse_min_agree("emotion6", min_agree)
+        truth = child_file(root, GROUND_TRUTH)
+        images = child_dir(root, IMAGES)
+        if truth is None or images is None:
+            raise EmofeatError(f"{root} is not an Emotion6 release: needs {GROUND_TRUTH} "
+                               f"and {IMAGES}/")
+        prefix = images.name
+        rows: list[tuple[str, str]] = []
+        columns: dict[str, list[float]] = {
+            "valence_score": [], "arousal_score": [], **{f"prob_{p}": [] for p in PROBABILITIES}
+        }
+        listed: dict[str, int] = {}
+        dropped: Counter[str] = Counter()
+        lines = list(numbered_lines(truth))
+        if not lines:
+            raise EmofeatError(f"{truth}:1: empty file (expected a header line)")
+        header_line, header = lines[0]
+        if len(_fields(header)) != N_FIELDS:
+            raise EmofeatError(
+                f"{truth}:{header_line}: expected a header of {N_FIELDS} tab-separated "
+                "columns (file, valence, arousal, 7 probabilities)"
+            )
+        if not _is_number(_fields(header)[1]):
+            lines = lines[1:]  # the header line; a file without one starts with data
+        for number, line in lines:
+            where = f"{truth}:{number}"
+            fields = _fields(line)
+            if len(fields) != N_FIELDS:
+                raise EmofeatError(f"{where}: expected {N_FIELDS} columns, found {len(fields)}")
+            rel = fields[0].strip("'\"").replace("\\", "/")
+            if rel.lower().startswith(f"{IMAGES}/"):
+                rel = rel[len(IMAGES) + 1:]
+            key = image_id(rel, where, prefix)
+            keyword = rel.split("/", 1)[0].lower() if "/" in rel else ""
+            if keyword not in EMOTION6_CLASSES:
+                raise EmofeatError(
+                    f"{where}: '{fields[0]}' is not in a class folder "
+                    f"({', '.join(EMOTION6_CLASSES)})"
+                )
+            if key in listed:
+                raise EmofeatError(f"{where}: {key} is listed twice (also on line {listed[key]})")
+            listed[key] = number
+            values = [parse_float(v, where, name) for v, name in
+                      zip(fields[1:], ("valence", "arousal", *PROBABILITIES), strict=True)]
+            if not (root / key).is_file():
+                dropped[LISTED_MISSING] += 1
+                continue
+            rows.append((key, keyword))
+            for column, value in zip(columns.values(), values, strict=True):
+                column.append(value)
+        unlisted = len(image_ids_under(root, images) - set(listed))
+        if unlisted:
+            dropped[UNLISTED] = unlisted
+        return Manifest.from_rows(root, "emotion6", rows, extra=columns, dropped=dropped)
