@@ -23,11 +23,11 @@ def _is_numeric(column: tuple) -> bool:
 
 
 def _rating_stats(column: tuple) -> dict[str, float | int]:
-    values = [float(v) for v in column if not math.isnan(float(v))]
+    values = [v for v in column if not math.isnan(float(v))]
     if not values:
         return {"n": 0}
     return {"n": len(values), "min": min(values), "max": max(values),
-            "mean": sum(values) / len(values)}
+            "mean": float(sum(values)) / len(values)}
 
 
 def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None) -> dict[str, Any]:
