@@ -101,8 +101,12 @@ def run_demo(work: Path, device: str, source: Path | None = None) -> dict[str, A
     out = work / "demo"
     start = time.perf_counter()
     steps: list[tuple[float, str]] = []
-    report = run_experiment(config, out, announce=lambda text: steps.append(
-        (round(time.perf_counter() - start, 2), text)))
+
+    def announce(text: str) -> None:
+        print(text, flush=True)  # progress on the device's log, as it happens
+        steps.append((round(time.perf_counter() - start, 2), text))
+
+    report = run_experiment(config, out, announce=announce)
     seconds = time.perf_counter() - start
     used = {}
     for store in sorted((out / "stores").glob("*/store.json")):
