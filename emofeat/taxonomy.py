@@ -102,6 +102,8 @@ class Task:
 
 
 TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
+#: What "all tasks" means: the two tasks on Mikels' emotions (``label`` is a dataset's own).
+ALL_TASKS: tuple[str, ...] = ("valence", "emotion8")
 
 
 def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
