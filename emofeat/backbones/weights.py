@@ -218,18 +218,24 @@ def create_backbone(
     if weights == "random":
         return model.eval(), WeightsInfo("random", "random", seed=seed)
     if weights in ("bundled", "pretrained"):
-        bundle = BUNDLED[name]
-        state = bundle.convert(_state_dict_from_file(path), model)
-        _load_into(model, state, f"bundled weights {bundle.package}")
-        info = WeightsInfo(weights, "bundled", f"{bundle.package}=={bundle.version()}",
-                           sha256_file(path))
-        return model.eval(), info
+        return model.eval(), _load_bundled(model, name, weights, path)
+    return model.eval(), _load_file(model, name, path)
 
+
+def _load_bundled(model: nn.Module, name: str, requested: str, path: Path) -> WeightsInfo:
+    bundle = BUNDLED[name]
+    state = bundle.convert(_state_dict_from_file(path), model)
+    _load_into(model, state, f"bundled weights {bundle.package}")
+    return WeightsInfo(requested, "bundled", f"{bundle.package}=={bundle.version()}",
+                       sha256_file(path))
+
+
+def _load_file(model: nn.Module, name: str, path: Path) -> WeightsInfo:
     state = _state_dict_from_file(path)
     if name in BUNDLED and any(k.startswith("_blocks.") for k in state):
         state = BUNDLED[name].convert(state, model)
     _load_into(model, state, f"weights file {path}")
-    return model.eval(), WeightsInfo("file", "file", str(path.resolve()), sha256_file(path))
+    return WeightsInfo("file", "file", str(path.resolve()), sha256_file(path))
 
 
 def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]:
