@@ -53,6 +53,11 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+def names(text: str | None) -> list[str]:
+    """``"a, b,c"`` -> ``["a", "b", "c"]``; None or empty -> []."""
+    return [x.strip() for x in text.split(",") if x.strip()] if text else []
+
+
 def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, sort_keys=False) + "\n")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
 import typer
@@ -17,15 +16,18 @@ from .common import new_app, out, print_json
 app = new_app("Dataset tools: the synthetic demo set, splits, summaries.")
 
 FORMAT_HELP = f"Dataset format: {', '.join(FORMATS)}."
+DEMO = DemoSpec()
+DEFAULT_SPLIT = (f"seed {splits_mod.DEFAULT_SEED}, "
+                 f"{'/'.join(map(str, splits_mod.DEFAULT_FRACTIONS))}")
 MIN_AGREE_HELP = "Keep images that at least K of 5 annotators agreed on (CSV 'agree' column)."
 
 
 @app.command("make-demo")
 def make_demo_cmd(
     out_dir: Path = typer.Argument(..., metavar="DIR", help="Folder to write the images into."),
-    per_class: int = typer.Option(64, help="Images per emotion class."),
-    size: int = typer.Option(160, help="Image side in pixels."),
-    seed: int = typer.Option(0, help="Random seed; the same seed gives identical files."),
+    per_class: int = typer.Option(DEMO.per_class, help="Images per emotion class."),
+    size: int = typer.Option(DEMO.size, help="Image side in pixels."),
+    seed: int = typer.Option(DEMO.seed, help="Random seed; the same seed gives identical files."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing demo set."),
 ) -> None:
     """Write the SYNTHETIC eight-emotion demo set (not a benchmark).
@@ -42,7 +44,8 @@ def split_cmd(
     out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv."),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
-    fractions: str = typer.Option("0.8,0.05,0.15", help="train,val,test fractions (sum to 1)."),
+    fractions: str = typer.Option(",".join(map(str, splits_mod.DEFAULT_FRACTIONS)),
+                                  help="train,val,test fractions (sum to 1)."),
     seed: int = typer.Option(splits_mod.DEFAULT_SEED, help="Random seed."),
 ) -> None:
     """Write a stratified, seeded train/val/test split as splits.csv (id,split).
@@ -72,13 +75,8 @@ def show_cmd(
     Example: emofeat data show ./FI --json
     """
     manifest = load_manifest(data, fmt, min_agree)
-    if splits_file is not None:
-        split = splits_mod.read_split(splits_file, manifest)
-    else:
-        split = splits_mod.make_split(manifest)
-    by_class: dict[str, Counter[str]] = {c: Counter() for c in manifest.classes}
-    for image_id, label in zip(manifest.ids, manifest.labels, strict=True):
-        by_class[label][split.assignment[image_id]] += 1
+    split = splits_mod.choose_split(manifest, splits_file)
+    by_class = split.counts_by_class(manifest)
     if as_json:
         print_json({
             "format": manifest.format,
@@ -86,8 +84,8 @@ def show_cmd(
             "n_images": len(manifest),
             "counts": manifest.counts(),
             "dropped": dict(manifest.dropped),
-            "splits": {c: {s: n[s] for s in splits_mod.SPLIT_NAMES} for c, n in by_class.items()},
-            "split_source": str(splits_file) if splits_file else "default (seed 0, 0.8/0.05/0.15)",
+            "splits": by_class,
+            "split_source": str(splits_file) if splits_file else f"default ({DEFAULT_SPLIT})",
         })
         return
     title = f"{data} — format {manifest.format}, {len(manifest)} images"
@@ -97,7 +95,7 @@ def show_cmd(
     for col in ("class", "images", *splits_mod.SPLIT_NAMES):
         table.add_column(col, justify="left" if col == "class" else "right")
     for label, n in manifest.counts().items():
-        table.add_row(label, str(n), *(str(by_class[label][s]) for s in splits_mod.SPLIT_NAMES))
+        table.add_row(label, str(n), *(str(k) for k in by_class[label].values()))
     out.print(table)
     for reason, n in manifest.dropped.items():
         out.print(f"left out: {n} ({reason})")

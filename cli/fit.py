@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,25 +11,23 @@ import typer
 from rich.table import Table
 
 from emofeat.atomic import replacing
-from emofeat.errors import EmofeatError
-from emofeat.store import Store
+from emofeat.classical.options import (
+    CLASS_WEIGHTS,
+    MODEL_NAMES,
+    FitOptions,
+    select_layers,
+    select_models,
+    select_tasks,
+)
+from emofeat.device import DEVICES
 from emofeat.taxonomy import TASK_NAMES
 
-from .common import err, out
+from .common import err, names, out
 
 if TYPE_CHECKING:
     from emofeat.predict import PredictedImage
 
-#: The estimator registry's names (emofeat.classical.ESTIMATORS; a test keeps them equal),
-#: spelled out so that `emofeat --help` does not import scikit-learn.
-MODEL_NAMES = ("logreg", "svm", "svm-rbf", "lightgbm")
-
-
-def _expand(value: str, valid: tuple[str, ...] | list[str]) -> list[str]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if items == ["all"]:
-        return list(valid)
-    return items
+DEFAULTS = FitOptions()
 
 
 def fit_cmd(
@@ -44,43 +41,42 @@ def fit_cmd(
     splits: Path | None = typer.Option(None, help="A splits.csv; default: the store's own."),
     grid: list[str] = typer.Option([], help="Replace a grid axis, e.g. --grid C=0.01,0.1 "
                                    "(repeatable)."),
-    jobs: int = typer.Option(-1, help="Parallel grid candidates; -1 = all CPUs."),
-    seed: int = typer.Option(0, help="Random seed."),
-    class_weight: str = typer.Option("balanced", help="balanced or none."),
-    pca: int | None = typer.Option(None, help="PCA components first (0 = none; default: "
-                                   "the model's own, 256 for svm-rbf)."),
-    l2norm: bool = typer.Option(False, "--l2norm", help="L2-normalise features first."),
+    jobs: int = typer.Option(DEFAULTS.jobs, help="Parallel grid candidates; -1 = all CPUs."),
+    seed: int = typer.Option(DEFAULTS.seed, help="Random seed."),
+    class_weight: str = typer.Option(DEFAULTS.class_weight or "none",
+                                     help=f"{' or '.join(CLASS_WEIGHTS)}."),
+    pca: int | None = typer.Option(DEFAULTS.pca, help="PCA components first (0 = none; "
+                                   "default: the model's own, 256 for svm-rbf)."),
+    l2norm: bool = typer.Option(DEFAULTS.l2norm, "--l2norm",
+                                help="L2-normalise features first."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace complete runs."),
 ) -> None:
     """Fit classifiers on stored features: search on val, refit on train+val, score test.
 
     Example: emofeat fit stores/irv2 --model svm --task valence --layer conv2d_7b --out runs/svm
     """
-    from emofeat.classical import FitOptions
     from emofeat.classical.run import fit_all
+    from emofeat.store import Store
 
-    if class_weight not in ("balanced", "none"):
-        raise EmofeatError(f"--class-weight must be balanced or none, got '{class_weight}'")
-    store = Store.open(store_dir)
-    models = _expand(model, MODEL_NAMES)
-    tasks = _expand(task, ["valence", "emotion8"])
-    layers = _expand(layer, store.layer_names) if layer else [store.layer_names[-1]]
-    options = FitOptions(class_weight=None if class_weight == "none" else "balanced",
-                         pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
-
-    def report(run_dir: Path, record: dict[str, Any] | None) -> None:
-        if record is None:
-            out.print(f"{run_dir}: complete, skipped")
-            return
-        m = json.loads((run_dir / "metrics.json").read_text())["test"]
-        params = ", ".join(f"{k}={v}" for k, v in record["hyperparameters"].items())
-        out.print(f"{record['model']} {record['task']} {record['layer']}: test balanced acc "
-                  f"{m['balanced_accuracy']:.3f}, acc {m['accuracy']:.3f} ({params}; "
-                  f"{record['timings']['total_seconds']:.1f} s) -> {run_dir}")
-
+    options = FitOptions(class_weight=class_weight, pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
+    models, tasks = select_models(names(model)), select_tasks(names(task))
+    layers = select_layers(names(layer), Store.open(store_dir).layer_names)
     with err.status(f"fitting {len(models) * len(tasks) * len(layers)} run(s)"):
         fit_all(store_dir, models, tasks, layers, out_dir, splits_file=splits, grid=grid,
-                options=options, overwrite=overwrite, on_done=report)
+                options=options, overwrite=overwrite, on_done=_report)
+
+
+def _report(run_dir: Path, record: dict[str, Any] | None) -> None:
+    from emofeat.runs import Run
+
+    if record is None:
+        out.print(f"{run_dir}: complete, skipped")
+        return
+    test = Run.open(run_dir).metrics()["test"]
+    params = ", ".join(f"{k}={v}" for k, v in record["hyperparameters"].items())
+    out.print(f"{record['model']} {record['task']} {record['layer']}: test balanced acc "
+              f"{test['balanced_accuracy']:.3f}, acc {test['accuracy']:.3f} ({params}; "
+              f"{record['timings']['total_seconds']:.1f} s) -> {run_dir}")
 
 
 def predict_cmd(
@@ -88,7 +84,7 @@ def predict_cmd(
     images: list[Path] = typer.Argument(..., metavar="IMAGE_OR_DIR...", help="Images/folders."),
     out_csv: Path | None = typer.Option(None, "--out", "-o", help="Write a CSV here."),
     batch_size: int = typer.Option(32, help="Images per batch."),
-    device: str = typer.Option("auto", help="auto, cpu or cuda."),
+    device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
 ) -> None:
     """Predict the emotion of images with a run's model (features re-extracted as stored).
 

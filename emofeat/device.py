@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 # without loading it.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
+#: ``auto``: channels_last on CUDA (tensor cores want NHWC), contiguous on the CPU.
+MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 
 def resolve_device(device: str) -> torch.device:

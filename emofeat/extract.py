@@ -20,7 +20,6 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 from emofeat.backbones import (
-    DEFAULT_BACKBONE,
     LayerInfo,
     WeightsInfo,
     create_backbone,
@@ -29,14 +28,10 @@ from emofeat.backbones import (
     resolve_layers,
 )
 from emofeat.datasets import Manifest
-from emofeat.device import (
-    DEVICES,
-    PRECISIONS,
-    resolve_device,
-    resolve_precision,
-)
+from emofeat.device import resolve_device, resolve_precision
 from emofeat.errors import EmofeatError
-from emofeat.frozen import MEMORY_FORMATS, FeatureModel
+from emofeat.extract_config import ExtractConfig  # re-exported: emofeat.extract.ExtractConfig
+from emofeat.frozen import FeatureModel
 from emofeat.loading import (
     ImageDataset,
     Progress,
@@ -45,46 +40,11 @@ from emofeat.loading import (
     uint8_transform,
     worker_init,
 )
-from emofeat.pooling import POOLINGS
 from emofeat.provenance import versions
 from emofeat.splits import Split, check_split_matches, make_split
-from emofeat.store import DTYPES, StoreWriter, open_for_writing
+from emofeat.store import StoreWriter, open_for_writing
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class ExtractConfig:
-    """What ``emofeat extract`` is asked to do (everything but the data and the output)."""
-
-    backbone: str = DEFAULT_BACKBONE
-    weights: str = "pretrained"
-    layers: Sequence[str] | None = None  # None: the backbone's default layers
-    pooling: str = "avg"
-    batch_size: int = 32
-    workers: int | None = None  # None: min(4, CPUs)
-    device: str = "auto"
-    precision: str = "auto"
-    dtype: str = "float32"
-    shard_size: int = 1024
-    strict: bool = False
-    overwrite: bool = False
-    seed: int = 0  # random-init weights
-    memory_format: str = "auto"  # channels_last on CUDA, contiguous on the CPU
-    compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
-
-    def check(self) -> None:
-        for name, value, valid in (("pooling", self.pooling, POOLINGS),
-                                   ("precision", self.precision, PRECISIONS),
-                                   ("device", self.device, DEVICES),
-                                   ("dtype", self.dtype, DTYPES),
-                                   ("memory format", self.memory_format, MEMORY_FORMATS)):
-            if value not in valid:
-                raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")
-        if self.batch_size < 1 or self.shard_size < 1:
-            raise EmofeatError("--batch-size and --shard-size must be at least 1")
-        if self.workers is not None and self.workers < 0:
-            raise EmofeatError("--workers must be 0 or more")
 
 
 # --------------------------------------------------------------------------- engine

@@ -26,13 +26,10 @@ import torch
 from torch import nn
 
 from emofeat.backbones import tap
-from emofeat.device import AmpContext, autocast_for
+from emofeat.device import MEMORY_FORMATS, AmpContext, autocast_for
 from emofeat.errors import EmofeatError
 
 log = logging.getLogger(__name__)
-
-MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
-
 
 def use_channels_last(memory_format: str, device: torch.device) -> bool:
     """``auto``: channels_last on CUDA (tensor cores want NHWC), contiguous on the CPU."""

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
+from emofeat.paths import is_hidden
+
 #: File endings treated as images by the dataset readers (case-insensitive).
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -20,7 +22,8 @@ class ImageReadError(Exception):
 
 
 def is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+    """An image file ending, and not a hidden file (``._x.jpg`` is macOS metadata)."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(path)
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:

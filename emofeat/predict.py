@@ -16,6 +16,7 @@ from emofeat.errors import EmofeatError
 from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
 from emofeat.loading import ImageDataset, collate
+from emofeat.paths import gather
 from emofeat.runs import Run
 
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y_pred, scores)
@@ -80,20 +81,7 @@ def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
 
 def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     """Files as given, and image files below folders (sorted); a missing path is an error."""
-    found: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p)
-                                and not any(part.startswith(".") for part in
-                                            p.relative_to(path).parts)))
-        elif path.is_file():
-            found.append(path)
-        else:
-            raise EmofeatError(f"{path} does not exist")
-    if not found:
-        raise EmofeatError("no images found in " + ", ".join(map(str, inputs)))
-    return found
+    return gather(inputs, Path.is_file, lambda p: p.is_file() and is_image_name(p), "images")
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,13 @@ class Split:
         c = Counter(self.assignment.values())
         return {name: c.get(name, 0) for name in SPLIT_NAMES}
 
+    def counts_by_class(self, manifest: Manifest) -> dict[str, dict[str, int]]:
+        """Images of each class of ``manifest`` in each split: {class: {split: n}}."""
+        counts = {label: dict.fromkeys(SPLIT_NAMES, 0) for label in manifest.classes}
+        for image_id, label in zip(manifest.ids, manifest.labels, strict=True):
+            counts[label][self.assignment[image_id]] += 1
+        return counts
+
     def to_csv_bytes(self) -> bytes:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -171,6 +178,22 @@ def read_split(path: str | Path, manifest: Manifest | None = None) -> Split:
     if manifest is not None:
         check_split_matches(split, manifest.ids, source=str(path))
     return split
+
+
+def choose_split(manifest: Manifest, splits_file: str | Path | None = None,
+                 store: str | Path | None = None) -> Split:
+    """The split a command works on: a splits.csv, a feature store's own split, or (neither
+    given) the default seeded split; either way checked against ``manifest``."""
+    if splits_file is not None and store is not None:
+        raise EmofeatError("give a splits file or a store to take the split from, not both")
+    if store is not None:
+        from emofeat.store import SPLITS_FILE, Store
+
+        Store.open(store)  # a complete store, or a clear error
+        return read_split(Path(store) / SPLITS_FILE, manifest)
+    if splits_file is not None:
+        return read_split(splits_file, manifest)
+    return make_split(manifest)
 
 
 def check_split_matches(split: Split, ids: Sequence[str], source: str = "split",

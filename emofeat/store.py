@@ -34,6 +34,7 @@ import numpy as np
 
 from emofeat.atomic import replacing, write_json, write_text
 from emofeat.errors import EmofeatError
+from emofeat.extract_config import DTYPES  # noqa: F401  (re-exported)
 from emofeat.hashing import sha256_bytes, sha256_file
 from emofeat.splits import Split, read_split, write_split
 
@@ -45,7 +46,6 @@ META_FILE = "store.json"
 SPLITS_FILE = "splits.csv"
 FAILED_FILE = "failed.csv"
 LOCK_FILE = ".store.lock"
-DTYPES = ("float32", "float16")
 
 #: Keys of store.json that decide the bytes of the shards; resuming requires them equal.
 CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "dtype", "precision",

@@ -106,6 +106,9 @@ TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
 #: OASIS have them). Named here for the readers; no classifier fits them yet.
 SCORE_TASKS: tuple[str, ...] = ("valence_score", "arousal_score")
 
+#: What "all tasks" means: the two tasks on Mikels' emotions (``label`` is a dataset's own).
+ALL_TASKS: tuple[str, ...] = ("valence", "emotion8")
+
 
 def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
     """Build a task by name. ``label`` needs the dataset's labels to know its classes.

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from emofeat.demo import DemoSpec, make_demo
+
+if TYPE_CHECKING:
+    from torch import nn
 
 
 def write_image(path: Path, seed: int = 0, size: int = 24, fmt: str | None = None) -> Path:
@@ -37,3 +41,14 @@ def demo_store(tiny_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     config = ExtractConfig(backbone="tf_efficientnet_lite0", weights="bundled",
                            layers=["blocks.6", "bn2"], workers=0, batch_size=16, shard_size=40)
     return extract(load_manifest(tiny_demo), out, config)
+
+
+@pytest.fixture(scope="session")
+def irv2() -> nn.Module:
+    """Inception-ResNet-v2 with seeded random weights, built once (it is slow to build).
+    Shared: tests must not change its weights."""
+    from emofeat.backbones import create_backbone
+
+    model, info = create_backbone("inception_resnet_v2", "random")
+    assert info.source == "random"
+    return model

@@ -34,12 +34,10 @@ def lite0() -> torch.nn.Module:
     return model
 
 
-@pytest.mark.parametrize(("name", "weights", "layer"), [
-    ("inception_resnet_v2", "random", "conv2d_7b"),
-    ("tf_efficientnet_lite0", "bundled", "bn2"),
-])
-def test_last_layer_pooled_equals_timm_pre_logits(name: str, weights: str, layer: str) -> None:
-    model, _ = create_backbone(name, weights)
+@pytest.mark.parametrize(("model_fixture", "layer"), [("irv2", "conv2d_7b"), ("lite0", "bn2")])
+def test_last_layer_pooled_equals_timm_pre_logits(model_fixture: str, layer: str,
+                                                  request: pytest.FixtureRequest) -> None:
+    model = request.getfixturevalue(model_fixture)
     size = data_config(model)["input_size"]
     x = torch.randn(2, *size, generator=torch.Generator().manual_seed(0))
     with torch.inference_mode():
@@ -68,18 +66,17 @@ def test_bundled_lite0_recognises_real_photos(lite0: torch.nn.Module) -> None:
     assert coffee[0] == "espresso" and any("cup" in c for c in coffee), coffee
 
 
-def test_data_config_comes_from_the_model(lite0: torch.nn.Module) -> None:
+def test_data_config_comes_from_the_model(lite0: torch.nn.Module,
+                                          irv2: torch.nn.Module) -> None:
     cfg = data_config(lite0)
     assert cfg["input_size"] == [3, 224, 224] and cfg["crop_pct"] == 0.875
     assert cfg["interpolation"] == "bicubic" and cfg["mean"] == [0.5, 0.5, 0.5]
-    irv2, _ = create_backbone("inception_resnet_v2", "random")
     cfg = data_config(irv2)
     assert cfg["input_size"] == [3, 299, 299] and cfg["crop_pct"] == 0.8975
 
 
-def test_irv2_default_layer_dims() -> None:
-    model, _ = create_backbone("inception_resnet_v2", "random")
-    layers = resolve_layers(model, ["repeat_1", "repeat_2", "conv2d_7b"], (3, 299, 299))
+def test_irv2_default_layer_dims(irv2: torch.nn.Module) -> None:
+    layers = resolve_layers(irv2, ["repeat_1", "repeat_2", "conv2d_7b"], (3, 299, 299))
     assert [(la.channels, la.stride) for la in layers] == [(1088, 16), (2080, 32), (1536, 32)]
 
 
@@ -130,13 +127,19 @@ def test_weights_that_do_not_fit_are_refused(tmp_path: Path) -> None:
         create_backbone("tf_efficientnet_lite0", str(tmp_path / "missing.pth"))
 
 
-def test_bad_names_and_sources() -> None:
+def test_bad_names_and_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_build(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the model was built before the arguments were checked")
+
+    monkeypatch.setattr(timm, "create_model", no_build)
     with pytest.raises(EmofeatError, match=r"did you mean.*inception_resnet_v2"):
         create_backbone("inception_resnet_v3", "random")
     with pytest.raises(EmofeatError, match="bundled weights exist for: tf_efficientnet_lite0"):
         create_backbone("inception_resnet_v2", "bundled")
     with pytest.raises(EmofeatError, match="--weights must be one of"):
         create_backbone("tf_efficientnet_lite0", "imagenet")
+    with pytest.raises(EmofeatError, match="does not exist"):
+        create_backbone("inception_resnet_v2", str(tmp_path / "missing.pth"))
 
 
 def test_hub_offline_names_the_alternatives(tmp_path: Path) -> None:

@@ -1,7 +1,9 @@
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from emofeat.cli.main import app
@@ -58,8 +60,21 @@ def test_errors_are_one_line_exit_2_and_write_nothing(
     assert not (tmp_path / "s.csv").exists()
 
 
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every leaf command of a (typer's own click) group, as its words."""
+    found: list[tuple[str, ...]] = []
+    for name, command in group.commands.items():
+        if hasattr(command, "commands"):
+            found += _commands(command, (*prefix, name))
+        else:
+            found.append((*prefix, name))
+    return found
+
+
 def test_every_command_has_help_with_example() -> None:
-    for args in (["demo"], ["data", "show"], ["data", "split"], ["data", "make-demo"]):
-        result = run(*args, "--help")
-        assert result.exit_code == 0
-        assert "Example: emofeat" in result.stdout
+    commands = _commands(typer.main.get_command(app))
+    assert len(commands) == 12 and ("data", "show") in commands and ("fit",) in commands
+    for command in commands:
+        result = run(*command, "--help")
+        assert result.exit_code == 0, command
+        assert f"Example: emofeat {' '.join(command)}" in result.stdout, command

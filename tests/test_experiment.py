@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,6 +48,11 @@ colour_models = ["logreg"]
 """
 
 
+def in_extract(*lines: str) -> str:
+    """TINY with more lines in its [[extract]] table."""
+    return TINY.replace("workers = 0\n\n[fit]", "workers = 0\n" + "\n".join(lines) + "\n\n[fit]")
+
+
 def write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "exp.toml"
     path.write_text(text)
@@ -82,6 +89,17 @@ def test_run_writes_everything_and_resumes(tmp_path: Path) -> None:
      "[finetune] epochs = 'one' has the wrong type; expected int"),
     (TINY.replace("demo = true", "demo = true\npath = \"x\""), "either path = ... or demo"),
     ("[data\n", "is not valid TOML"),
+    (TINY.replace("jobs = 1", "jobs = 1\nclass_weight = \"balancd\""),
+     "[fit]: class_weight must be one of balanced, none, got 'balancd'"),
+    (TINY.replace("models = [\"logreg\"]", "models = [\"logreg\", \"knn\"]"),
+     "[fit]: unknown model 'knn'; valid models: logreg"),
+    (TINY.replace("tasks = [\"valence\"]\nweights", "tasks = [\"valance\"]\nweights"),
+     "[finetune]: unknown task 'valance'"),
+    (in_extract('pooling = "median"'), "[[extract]] lite0-random: unknown pooling 'median'"),
+    (in_extract('pool = "max"', 'pooling = "max"'), "has pool and pooling"),
+    (TINY.replace("[0.5, 0.25, 0.25]", "[0.5, 0.25]"), "[split]: split fractions must be three"),
+    (TINY.replace("layers = [\"blocks.6\", \"bn2\"]", "layers = \"bn2\""),
+     "[[extract]] #1 layers = 'bn2' has the wrong type; expected list[str] | none"),
 ])
 def test_bad_configs(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(EmofeatError) as err:
@@ -102,3 +120,37 @@ def test_bundled_configs_parse(name: str) -> None:
 def test_run_needs_an_output_folder(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", str(write(tmp_path, TINY))])
     assert result.exit_code == 2 and "no output folder" in result.stderr
+
+
+def test_sections_are_the_library_configs(tmp_path: Path) -> None:
+    from emofeat.classical import FitOptions
+    from emofeat.extract import ExtractConfig
+    from emofeat.finetune import FinetuneConfig
+
+    text = in_extract('pooling = "avgmax"', "seed = 3")
+    text = text.replace("jobs = 1", 'jobs = 1\nclass_weight = "none"')
+    config = load_config(write(tmp_path, text))
+    assert config.extract[0].extract_config() == ExtractConfig(
+        backbone="tf_efficientnet_lite0", weights="random", layers=["blocks.6", "bn2"],
+        pooling="avgmax", workers=0, seed=3)
+    assert config.fit.options() == FitOptions(class_weight=None, jobs=1)
+    assert config.finetune.for_task("valence") == FinetuneConfig(
+        task="valence", weights="random", epochs=1, img_size=32, workers=0)
+    assert isinstance(config.finetune.for_task("valence").lr, float)
+
+
+def test_old_pool_key_still_works(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = load_config(write(tmp_path, in_extract('pool = "max"')))
+    assert config.extract[0].pooling == "max"
+    assert "'pool' is deprecated; write pooling = 'max'" in caplog.text
+
+
+def test_reading_a_config_imports_no_torch_sklearn_or_h5py() -> None:
+    code = ("import sys\n"
+            "from emofeat.experiment import bundled_config, load_config\n"
+            "for name in ('demo', 'fi-reference'):\n"
+            "    load_config(bundled_config(name))\n"
+            "print(sorted(m for m in ('torch', 'sklearn', 'h5py', 'timm') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"

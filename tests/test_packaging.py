@@ -6,6 +6,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
@@ -35,13 +37,35 @@ def test_ci_runs_the_readme_commands() -> None:
     assert tests in ci
 
 
-def test_cli_model_names_follow_the_registry() -> None:
-    from emofeat.classical import MODEL_NAMES
+def test_model_names_follow_the_registry() -> None:
+    from emofeat.classical import ESTIMATORS, MODEL_NAMES
     from emofeat.cli.fit import MODEL_NAMES as CLI_NAMES
-    from emofeat.finetune import BALANCE
 
-    assert CLI_NAMES == MODEL_NAMES
-    assert BALANCE == ("loss", "sampler", "none")
+    assert tuple(ESTIMATORS) == MODEL_NAMES == CLI_NAMES
+
+
+@pytest.mark.parametrize(("command", "defaults"), [
+    ("extract", "emofeat.extract_config:ExtractConfig"),
+    ("fit", "emofeat.classical.options:FitOptions"),
+    ("finetune", "emofeat.finetune.config:FinetuneConfig"),
+])
+def test_cli_defaults_are_the_library_defaults(command: str, defaults: str) -> None:
+    import dataclasses
+    import importlib
+
+    import typer
+
+    from emofeat.cli.main import app
+
+    module, name = defaults.split(":")
+    config = getattr(importlib.import_module(module), name)()
+    settings = {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}
+    params = {p.name: p.default for p in typer.main.get_command(app).commands[command].params}
+    shared = set(settings) & set(params)
+    assert len(shared) >= 5
+    for key in shared:
+        expected = "none" if key == "class_weight" and settings[key] is None else settings[key]
+        assert params[key] == expected, key
 
 
 def test_cli_help_does_not_load_torch() -> None:

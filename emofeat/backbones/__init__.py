@@ -1,27 +1,45 @@
 """Backbones: a timm model by name, its weights (bundled, hub, file or random), its
-pretrained preprocessing, and taps on named layers."""
+pretrained preprocessing, and taps on named layers.
 
-from emofeat.backbones.layers import (
-    DEFAULT_LAYERS,
-    LayerInfo,
-    default_layers,
-    probe_layers,
-    resolve_layers,
-    tap,
-)
-from emofeat.backbones.weights import (
-    BUNDLED,
-    DEFAULT_BACKBONE,
-    WEIGHT_CHOICES,
-    Bundled,
-    WeightsInfo,
-    backbone_from_record,
-    check_backbone_name,
-    create_backbone,
-    data_config,
-    eval_transform,
-    lukemelas_to_timm,
-)
+Modules: ``names`` (constants, no torch), ``weights``, ``layers``. Names from the latter two
+are imported lazily, so that ``from emofeat.backbones import DEFAULT_BACKBONE`` does not
+import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from emofeat.backbones.names import DEFAULT_BACKBONE, DEFAULT_LAYERS, WEIGHT_CHOICES
+
+if TYPE_CHECKING:
+    from emofeat.backbones.layers import (
+        LayerInfo,
+        default_layers,
+        probe_layers,
+        resolve_layers,
+        tap,
+    )
+    from emofeat.backbones.weights import (
+        BUNDLED,
+        Bundled,
+        WeightsInfo,
+        backbone_from_record,
+        check_backbone_name,
+        create_backbone,
+        data_config,
+        eval_transform,
+        lukemelas_to_timm,
+    )
+
+_LAZY = {
+    **dict.fromkeys(("LayerInfo", "default_layers", "probe_layers", "resolve_layers", "tap"),
+                    "emofeat.backbones.layers"),
+    **dict.fromkeys(("BUNDLED", "Bundled", "WeightsInfo", "backbone_from_record",
+                     "check_backbone_name", "create_backbone", "data_config", "eval_transform",
+                     "lukemelas_to_timm"), "emofeat.backbones.weights"),
+}
 
 __all__ = [
     "BUNDLED",
@@ -42,3 +60,9 @@ __all__ = [
     "resolve_layers",
     "tap",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'emofeat.backbones' has no attribute '{name}'")

@@ -11,16 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from emofeat.backbones.names import DEFAULT_LAYERS
 from emofeat.errors import EmofeatError
 from emofeat.pooling import POOLINGS, pool
 
-#: Default taps: the ends of the deep stages (IRv2) / two late blocks and the final
-#: activation whose pooled output is the pre-logits embedding (EfficientNet-Lite).
-DEFAULT_LAYERS: dict[str, tuple[str, ...]] = {
-    "inception_resnet_v2": ("repeat_1", "repeat_2", "conv2d_7b"),
-    "tf_efficientnet_lite0": ("blocks.5", "blocks.6", "bn2"),
-    "tf_efficientnet_lite2": ("blocks.5", "blocks.6", "bn2"),
-}
 _HEAD_NAMES = ("global_pool", "head_drop", "head", "fc", "classifier", "classif", "pre_logits",
                "fc_norm", "head_dist")
 

@@ -19,13 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from emofeat.backbones.names import DEFAULT_BACKBONE, WEIGHT_CHOICES
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BACKBONE = "inception_resnet_v2"
-WEIGHT_CHOICES = ("pretrained", "hub", "bundled", "random")
 WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 
@@ -198,40 +197,45 @@ def create_backbone(
             f"--weights must be one of {', '.join(WEIGHT_CHOICES)} or a .pth/.safetensors "
             f"file; got '{weights}'"
         )
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
     if weights == "hub" or (weights == "pretrained" and name not in BUNDLED):
         model, info = _load_hub(name, num_classes)
         if weights == "pretrained":
             info = WeightsInfo("pretrained", info.source, info.origin)
         return model.eval(), info
+    # what can be checked without the model is checked before building it
+    if weights == "bundled" and name not in BUNDLED:
+        raise EmofeatError(
+            f"no bundled weights for {name}; bundled weights exist for: {', '.join(BUNDLED)}"
+        )
+    path = BUNDLED[name].file() if weights in ("bundled", "pretrained") else Path(weights)
+    if weights != "random" and not path.is_file():
+        raise EmofeatError(f"weights file {path} does not exist")
 
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = timm.create_model(name, pretrained=False, **kwargs)
     if weights == "random":
         return model.eval(), WeightsInfo("random", "random", seed=seed)
-
     if weights in ("bundled", "pretrained"):
-        if name not in BUNDLED:
-            raise EmofeatError(
-                f"no bundled weights for {name}; bundled weights exist for: {', '.join(BUNDLED)}"
-            )
-        bundle = BUNDLED[name]
-        path = bundle.file()
-        state = bundle.convert(_state_dict_from_file(path), model)
-        _load_into(model, state, f"bundled weights {bundle.package}")
-        info = WeightsInfo(weights, "bundled", f"{bundle.package}=={bundle.version()}",
-                           sha256_file(path))
-        return model.eval(), info
+        return model.eval(), _load_bundled(model, name, weights, path)
+    return model.eval(), _load_file(model, name, path)
 
-    path = Path(weights)
-    if not path.is_file():
-        raise EmofeatError(f"weights file {path} does not exist")
+
+def _load_bundled(model: nn.Module, name: str, requested: str, path: Path) -> WeightsInfo:
+    bundle = BUNDLED[name]
+    state = bundle.convert(_state_dict_from_file(path), model)
+    _load_into(model, state, f"bundled weights {bundle.package}")
+    return WeightsInfo(requested, "bundled", f"{bundle.package}=={bundle.version()}",
+                       sha256_file(path))
+
+
+def _load_file(model: nn.Module, name: str, path: Path) -> WeightsInfo:
     state = _state_dict_from_file(path)
     if name in BUNDLED and any(k.startswith("_blocks.") for k in state):
         state = BUNDLED[name].convert(state, model)
     _load_into(model, state, f"weights file {path}")
-    return model.eval(), WeightsInfo("file", "file", str(path.resolve()), sha256_file(path))
+    return WeightsInfo("file", "file", str(path.resolve()), sha256_file(path))
 
 
 def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]:

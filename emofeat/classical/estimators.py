@@ -13,6 +13,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
+from emofeat.classical.options import FitOptions, select_models
 from emofeat.errors import EmofeatError
 
 
@@ -65,24 +66,10 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
             summary="LGBMClassifier, column subsampling 0.3, early stopping on val"),
     )
 }
-MODEL_NAMES: tuple[str, ...] = tuple(ESTIMATORS)
 
 
 def get_spec(name: str) -> EstimatorSpec:
-    if name not in ESTIMATORS:
-        raise EmofeatError(f"unknown model '{name}'; valid models: {', '.join(ESTIMATORS)}")
-    return ESTIMATORS[name]
-
-
-@dataclass(frozen=True)
-class FitOptions:
-    """Choices that shape every candidate pipeline."""
-
-    class_weight: str | None = "balanced"
-    pca: int | None = None  # None: the estimator's default; 0: no PCA
-    l2norm: bool = False
-    seed: int = 0
-    jobs: int = -1
+    return ESTIMATORS[select_models([name])[0]]
 
 
 def build_pipeline(spec: EstimatorSpec, params: Mapping[str, Any], options: FitOptions,

@@ -20,20 +20,29 @@ BOOSTER_FILE = "model.lgb.txt"
 PRE_FILE = "model-pre.skops"
 
 
-
 class BoosterClassifier(ClassifierMixin, BaseEstimator):
-    """A LightGBM booster loaded from its own text format, with the sklearn predict API."""
+    """A LightGBM booster saved by :func:`save_model`, with the sklearn predict API.
+
+    It is a loaded model, not a learner: make one with :meth:`from_file`; its ``fit``
+    refuses (scikit-learn's ``fit`` learns from X and y, and this can only read a file).
+    """
 
     def __init__(self, model_file: str = "") -> None:
         self.model_file = model_file
 
-    def fit(self, X: Any = None, y: Any = None) -> BoosterClassifier:
+    @classmethod
+    def from_file(cls, path: str | Path) -> BoosterClassifier:
         import lightgbm
 
-        self.booster_ = lightgbm.Booster(model_file=self.model_file)
-        self.n_classes_ = max(2, int(self.booster_.num_model_per_iteration()))
-        self.classes_ = np.arange(self.n_classes_)
-        return self
+        model = cls(str(path))
+        model.booster_ = lightgbm.Booster(model_file=str(path))
+        model.n_classes_ = max(2, int(model.booster_.num_model_per_iteration()))
+        model.classes_ = np.arange(model.n_classes_)
+        return model
+
+    def fit(self, X: Any, y: Any = None) -> BoosterClassifier:
+        raise TypeError("a BoosterClassifier is a saved LightGBM model and cannot be fitted; "
+                        "read one with BoosterClassifier.from_file")
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         p = np.asarray(self.booster_.predict(X))
@@ -72,7 +81,7 @@ def _skops_load(path: Path) -> Any:
 def load_model(files: Mapping[str, Path]) -> Any:
     """Load what :func:`save_model` wrote (paths already hash-checked by the caller)."""
     if BOOSTER_FILE in files:
-        booster = BoosterClassifier(str(files[BOOSTER_FILE])).fit()
+        booster = BoosterClassifier.from_file(files[BOOSTER_FILE])
         if PRE_FILE in files:
             pre = _skops_load(files[PRE_FILE])
             return Pipeline([*pre.steps, ("clf", booster)])

@@ -8,17 +8,14 @@ from pathlib import Path
 from emofeat.datasets.manifest import Manifest
 from emofeat.errors import EmofeatError
 from emofeat.images import is_image_name
+from emofeat.paths import is_hidden
 from emofeat.taxonomy import normalise_label
 
 DEMO_MARKER = "EMOFEAT_SYNTHETIC_DEMO.json"
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def _label_dirs(root: Path) -> list[Path]:
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir() if p.is_dir() and not is_hidden(p))
 
 
 def read_folder_tree(root: Path, fmt: str) -> Manifest:
@@ -28,7 +25,7 @@ def read_folder_tree(root: Path, fmt: str) -> Manifest:
     for label_dir in _label_dirs(root):
         label = normalise_label(label_dir.name)
         for path in sorted(label_dir.rglob("*")):
-            if not path.is_file() or not _visible(path, root):
+            if not path.is_file() or is_hidden(path, root):
                 continue
             if not is_image_name(path):
                 dropped["not an image file"] += 1

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emofeat.errors import EmofeatError
+from emofeat.paths import gather
 from emofeat.runs import RUN_FILE, Predictions, Run
 
 #: How a run answers the transfer-learning question.
@@ -91,20 +92,10 @@ class RunInfo:
 
 def find_runs(inputs: Sequence[str | Path]) -> list[Path]:
     """Run directories given directly, or found (recursively) below the given folders."""
-    found: list[Path] = []
-    for item in inputs:
-        path = Path(item)
-        if not path.exists():
-            raise EmofeatError(f"{path} does not exist")
-        if (path / RUN_FILE).is_file():
-            found.append(path)
-            continue
-        below = sorted(Path(root) for root, _, files in os.walk(path) if RUN_FILE in files)
-        found.extend(below)
-    unique = sorted(set(found), key=lambda p: str(p))
-    if not unique:
-        raise EmofeatError("no runs found in " + ", ".join(map(str, inputs)))
-    return unique
+    def is_run(path: Path) -> bool:
+        return (path / RUN_FILE).is_file()
+
+    return sorted(set(gather(inputs, is_run, is_run, "runs")), key=str)
 
 
 def _name(path: Path, common: Path) -> str:

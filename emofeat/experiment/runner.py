@@ -1,0 +1,161 @@
+"""Running an experiment file: one function per step, each skipping work already done."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from emofeat import splits as splits_mod
+from emofeat.baselines import extract_colour, majority_run
+from emofeat.classical import select_layers, select_models, select_tasks
+from emofeat.classical.run import fit_all
+from emofeat.datasets import Manifest, load_manifest
+from emofeat.demo import DemoSpec, make_demo
+from emofeat.errors import EmofeatError
+from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
+from emofeat.extract import extract
+from emofeat.report import compare
+from emofeat.runs import is_complete
+from emofeat.splits import Split
+from emofeat.store import Store
+
+log = logging.getLogger(__name__)
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A checked config, the folder its relative paths start from, and the output folder."""
+
+    config: ExperimentConfig
+    base: Path
+    out: Path
+    say: Say
+
+    @property
+    def tasks(self) -> list[str]:
+        return select_tasks(self.config.fit.tasks)
+
+
+def run_experiment(config_path: str | Path, out: str | Path | None = None,
+                   announce: Say | None = None) -> dict[str, Any]:
+    """Run (or resume) every step of the experiment; returns the compare report."""
+    exp = open_experiment(config_path, out, announce)
+    manifest = load_data(exp)
+    split = write_split(exp, manifest)
+    for section in exp.config.extract:
+        extract_and_fit(exp, section, manifest, split)
+    run_baselines(exp, manifest, split)
+    run_finetune(exp, manifest, split)
+    return run_compare(exp)
+
+
+def open_experiment(config_path: str | Path, out: str | Path | None = None,
+                    announce: Say | None = None) -> Experiment:
+    config_path = Path(config_path)
+    config = load_config(config_path)
+    base = config_path.parent
+    if out is None and config.out is None:
+        raise EmofeatError("no output folder: pass --out or set out = ... in the config")
+    folder = Path(out) if out is not None else base / str(config.out)
+    return Experiment(config, base, folder, announce or (lambda text: log.info("%s", text)))
+
+
+def load_data(exp: Experiment) -> Manifest:
+    """The dataset of [data]; the synthetic demo set is generated into OUT/data first."""
+    d = exp.config.data
+    if d.demo:
+        spec = DemoSpec(seed=d.demo_seed, per_class=d.demo_per_class, size=d.demo_size)
+        return load_manifest(make_demo(exp.out / "data", spec), "demo")
+    return load_manifest(exp.base / str(d.path), d.format, d.min_agree)
+
+
+def write_split(exp: Experiment, manifest: Manifest) -> Split:
+    """OUT/splits.csv, the one split every step uses; a different one already there stops
+    the run (its runs could not be compared with new ones)."""
+    s = exp.config.split
+    if s.file:
+        split = splits_mod.read_split(exp.base / s.file, manifest)
+    else:
+        split = splits_mod.make_split(manifest, splits_mod.parse_fractions(s.fractions), s.seed)
+    path = exp.out / "splits.csv"
+    if path.exists() and path.read_bytes() != split.to_csv_bytes():
+        raise EmofeatError(f"{path} differs from this config's split; its runs cannot be "
+                           "mixed with new ones: choose another output folder")
+    splits_mod.write_split(split, path)
+    source = s.file or splits_mod.split_source(manifest, s.fractions, s.seed)
+    exp.say(f"data: {len(manifest)} images ({manifest.format}); split {split.counts()} ({source})")
+    return split
+
+
+def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest,
+                    split: Split) -> None:
+    """OUT/stores/<name>, then OUT/runs/<name>/<model>-<task>-<layer>/."""
+    f = exp.config.fit
+    store = exp.out / "stores" / section.name
+    exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
+    extract(manifest, store, section.extract_config(), split=split,
+            min_agree=exp.config.data.min_agree)
+    models = select_models(f.models)
+    exp.say(f"fit {', '.join(models)} on {section.name}")
+    layers = select_layers(f.layers, Store.open(store).layer_names)
+    fit_all(store, models, exp.tasks, layers, exp.out / "runs" / section.name,
+            options=f.options(), on_done=_note(exp.say), nested=True)
+
+
+def run_baselines(exp: Experiment, manifest: Manifest, split: Split) -> None:
+    """OUT/runs/baselines/majority-<task>/ and the colour-feature runs."""
+    b = exp.config.baselines
+    if b.majority:
+        for task in exp.tasks:
+            run_dir = exp.out / "runs" / "baselines" / f"majority-{task}"
+            if not is_complete(run_dir):
+                majority_run(manifest, split, task, run_dir)
+    if b.colour:
+        exp.say("baseline: hand-crafted colour features")
+        colour = extract_colour(manifest, exp.out / "stores" / "colour", split)
+        fit_all(colour, select_models(b.colour_models), exp.tasks, ["colour"],
+                exp.out / "runs" / "baselines" / "colour", options=exp.config.fit.options(),
+                on_done=_note(exp.say), nested=True)
+
+
+def run_finetune(exp: Experiment, manifest: Manifest, split: Split) -> None:
+    """OUT/runs/finetune-<task>/ for each task of [finetune] (resumed if interrupted)."""
+    ft = exp.config.finetune
+    if not ft.enabled:
+        return
+    from emofeat.finetune import CHECKPOINT, finetune
+
+    for task in select_tasks(ft.tasks):
+        run_dir = exp.out / "runs" / f"finetune-{task}"
+        if is_complete(run_dir):
+            exp.say(f"finetune {task}: complete, skipped")
+            continue
+        exp.say(f"finetune {ft.backbone} for {task}")
+        finetune(manifest, split, run_dir, ft.for_task(task),
+                 resume=(run_dir / CHECKPOINT).is_file(),
+                 on_epoch=lambda r, t=task: exp.say(
+                     f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "
+                     f"acc {r['val_balanced_accuracy']:.3f}"))
+
+
+def run_compare(exp: Experiment) -> dict[str, Any]:
+    """OUT/report/report.{html,md,json} over every run."""
+    exp.say("compare")
+    c = exp.config.compare
+    report = compare([exp.out / "runs"], exp.out / "report", n_boot=c.bootstrap, seed=c.seed)
+    report["report_dir"] = str(exp.out / "report")
+    return report
+
+
+def _note(say: Say) -> Callable[[Path, dict[str, Any] | None], None]:
+    def note(run_dir: Path, record: dict[str, Any] | None) -> None:
+        if record is None:
+            say(f"  {run_dir.name}: complete, skipped")
+        else:
+            say(f"  {run_dir.name}: fitted in {record['timings']['total_seconds']:.1f} s")
+    return note

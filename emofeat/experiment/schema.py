@@ -1,0 +1,190 @@
+"""The experiment file: its sections, reading it, and checking it before anything runs.
+
+Sections of library settings derive from the library's own config dataclasses
+(:class:`ExtractConfig`, :class:`FinetuneConfig`), so every setting has one name and one
+default. Reading a config imports no torch, scikit-learn or h5py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from emofeat.classical.options import FitOptions, select_models, select_tasks
+from emofeat.demo import DemoSpec
+from emofeat.errors import EmofeatError
+from emofeat.experiment.tables import from_table
+from emofeat.extract_config import ExtractConfig
+from emofeat.finetune.config import FinetuneConfig
+from emofeat.splits import DEFAULT_FRACTIONS, DEFAULT_SEED, parse_fractions
+from emofeat.taxonomy import ALL_TASKS
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BUNDLED_CONFIGS = ("demo", "fi-reference")
+
+
+def _as(base: type[T], section: Any, **changes: Any) -> T:
+    """The settings of ``base`` that ``section`` (a subclass) holds, as a ``base``."""
+    settings = {f.name: getattr(section, f.name) for f in dataclasses.fields(base)}
+    return base(**{**settings, **changes})
+
+
+@dataclass
+class DataSection:
+    path: str | None = None  # relative to the config file
+    format: str = "auto"
+    min_agree: int | None = None
+    demo: bool = False  # generate the synthetic demo set into OUT/data
+    demo_per_class: int = DemoSpec.per_class
+    demo_size: int = DemoSpec.size
+    demo_seed: int = DemoSpec.seed
+
+
+@dataclass
+class SplitSection:
+    file: str | None = None  # an existing splits.csv (relative to the config file)
+    seed: int = DEFAULT_SEED
+    fractions: list[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))
+
+
+@dataclass
+class ExtractSection(ExtractConfig):
+    """Every ExtractConfig setting (same names and defaults), and the store's name."""
+
+    name: str = ""  # the store is OUT/stores/<name>
+
+    def extract_config(self) -> ExtractConfig:
+        return _as(ExtractConfig, self)
+
+
+@dataclass
+class FitSection:
+    models: list[str] = field(default_factory=lambda: ["logreg", "svm", "lightgbm"])
+    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
+    layers: list[str] = field(default_factory=lambda: ["all"])
+    jobs: int = -1
+    class_weight: str = "balanced"
+    seed: int = 0
+
+    def options(self) -> FitOptions:
+        return FitOptions(class_weight=self.class_weight, seed=self.seed, jobs=self.jobs)
+
+
+@dataclass
+class FinetuneSection(FinetuneConfig):
+    """Every FinetuneConfig setting (same defaults), for each of ``tasks``."""
+
+    enabled: bool = True
+    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
+
+    def for_task(self, task: str) -> FinetuneConfig:
+        return _as(FinetuneConfig, self, task=task)
+
+
+@dataclass
+class BaselinesSection:
+    majority: bool = True
+    colour: bool = True
+    colour_models: list[str] = field(default_factory=lambda: ["logreg", "lightgbm"])
+
+
+@dataclass
+class CompareSection:
+    bootstrap: int = 1000
+    seed: int = 0
+
+
+@dataclass
+class ExperimentConfig:
+    out: str | None = None  # relative to the config file; the CLI's --out wins
+    data: DataSection = field(default_factory=DataSection)
+    split: SplitSection = field(default_factory=SplitSection)
+    extract: list[ExtractSection] = field(default_factory=list)
+    fit: FitSection = field(default_factory=FitSection)
+    finetune: FinetuneSection = field(default_factory=FinetuneSection)
+    baselines: BaselinesSection = field(default_factory=BaselinesSection)
+    compare: CompareSection = field(default_factory=CompareSection)
+
+
+def load_config(path: str | Path) -> ExperimentConfig:
+    """Read and check an experiment file; errors are one line naming the key."""
+    path = Path(path)
+    if not path.is_file():
+        raise EmofeatError(f"config file {path} does not exist")
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise EmofeatError(f"{path} is not valid TOML: {exc}") from None
+    _rename_old_keys(table)
+    config = from_table(ExperimentConfig, table)
+    check_config(config)
+    return config
+
+
+def _rename_old_keys(table: dict[str, Any]) -> None:
+    """Keys of earlier versions: [[extract]] pool (now pooling) still works, with a warning."""
+    if "task" in table.get("finetune", {}):
+        raise EmofeatError("[finetune] takes tasks = [...], not task")
+    extracts = table.get("extract", [])
+    for i, section in enumerate(extracts if isinstance(extracts, list) else []):
+        if isinstance(section, dict) and "pool" in section:
+            if "pooling" in section:
+                raise EmofeatError(f"[[extract]] #{i + 1} has pool and pooling; keep pooling")
+            log.warning("[[extract]] #%d: 'pool' is deprecated; write pooling = %r", i + 1,
+                        section["pool"])
+            section["pooling"] = section.pop("pool")
+
+
+@contextmanager
+def _section(where: str) -> Iterator[None]:
+    try:
+        yield
+    except EmofeatError as exc:
+        raise EmofeatError(f"{where}: {exc}") from None
+
+
+def check_config(config: ExperimentConfig) -> None:
+    """Every check that needs no data, with the library's own validators, so a mistake in
+    the file stops the run before anything is written."""
+    if config.data.demo == (config.data.path is not None):
+        raise EmofeatError("[data] needs either path = ... or demo = true")
+    with _section("[split]"):
+        parse_fractions(config.split.fractions)
+    names = [e.name for e in config.extract]
+    if any(not n for n in names) or len(set(names)) != len(names):
+        raise EmofeatError("every [[extract]] needs a unique name")
+    for section in config.extract:
+        with _section(f"[[extract]] {section.name}"):
+            section.check()
+    with _section("[fit]"):
+        config.fit.options()
+        select_models(config.fit.models)
+        select_tasks(config.fit.tasks)
+    with _section("[baselines]"):
+        select_models(config.baselines.colour_models)
+    if config.finetune.enabled:
+        with _section("[finetune]"):
+            config.finetune.check()
+            select_tasks(config.finetune.tasks)
+
+
+def bundled_config(name: str) -> Path:
+    """A config shipped with emofeat (``demo``, ``fi-reference``)."""
+    from importlib.resources import files
+
+    path = Path(str(files("emofeat.configs") / f"{name}.toml"))
+    if not path.is_file():
+        raise EmofeatError(f"no bundled config '{name}'; bundled: {', '.join(BUNDLED_CONFIGS)}")
+    return path

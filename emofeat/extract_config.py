@@ -1,0 +1,51 @@
+"""What ``emofeat extract`` is asked to do, checked without importing torch or h5py.
+
+The engine is :mod:`emofeat.extract`; it re-exports :class:`ExtractConfig`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from emofeat.backbones.names import DEFAULT_BACKBONE
+from emofeat.device import DEVICES, MEMORY_FORMATS, PRECISIONS
+from emofeat.errors import EmofeatError
+from emofeat.pooling import POOLINGS
+
+#: The dtypes a feature store can hold.
+DTYPES = ("float32", "float16")
+
+
+@dataclass
+class ExtractConfig:
+    """What ``emofeat extract`` is asked to do (everything but the data and the output)."""
+
+    backbone: str = DEFAULT_BACKBONE
+    weights: str = "pretrained"
+    layers: Sequence[str] | None = None  # None: the backbone's default layers
+    pooling: str = "avg"
+    batch_size: int = 32
+    workers: int | None = None  # None: min(4, CPUs)
+    device: str = "auto"
+    precision: str = "auto"
+    dtype: str = "float32"
+    shard_size: int = 1024
+    strict: bool = False
+    overwrite: bool = False
+    seed: int = 0  # random-init weights
+    memory_format: str = "auto"  # channels_last on CUDA, contiguous on the CPU
+    compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
+
+    def check(self) -> None:
+        for name, value, valid in (("pooling", self.pooling, POOLINGS),
+                                   ("precision", self.precision, PRECISIONS),
+                                   ("device", self.device, DEVICES),
+                                   ("dtype", self.dtype, DTYPES),
+                                   ("memory format", self.memory_format, MEMORY_FORMATS)):
+            if value not in valid:
+                raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")
+        if self.batch_size < 1 or self.shard_size < 1:
+            raise EmofeatError("--batch-size and --shard-size must be at least 1")
+        if self.workers is not None and self.workers < 0:
+            raise EmofeatError("--workers must be 0 or more")
