@@ -25,7 +25,13 @@ def read_folder_tree(root: Path, fmt: str) -> Manifest:
     for label_dir in _label_dirs(root):
         label = normalise_label(label_dir.name)
         for path in sorted(label_dir.rglob("*")):
-            if not path.is_file() or is_hidden(path, root):
+            if is_hidden(path, root):
+                continue
+            if not path.is_file():
+                if path.is_symlink() and not path.exists():
+                    dropped["broken or looping link"] += 1
+                elif not path.is_dir():
+                    dropped["not a regular file (device, pipe or socket)"] += 1
                 continue
             if not is_image_name(path):
                 dropped["not an image file"] += 1
