@@ -1,13 +1,107 @@
-"""Typed records on disk: dataclasses to JSON and back, checked."""
+"""store.json as a typed record: one reader, one writer, a format version readers check.
+
+``data/format-v1/`` holds files written by emofeat 0.1.0 before the records were typed (only
+the absolute data path was rewritten): every one must still be read, and written back to
+the same bytes.
+"""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from emofeat import __version__
+from emofeat.cli.main import app
 from emofeat.errors import EmofeatError
 from emofeat.records import OMIT_IF_NONE, RecordFile, to_json
+from emofeat.splits import Split
+from emofeat.store import STORE_JSON, Store, open_for_writing
+from emofeat.store.record import StoreRecord
+
+DATA = Path(__file__).parent / "data" / "format-v1"
+runner = CliRunner()
+DELETE = object()
+
+FILES = [("store.json", STORE_JSON), ("store-colour.json", STORE_JSON)]
+
+
+def edited(name: str, **changes: Any) -> dict[str, Any]:
+    """A version-1 file of data/ with some fields changed (DELETE: removed)."""
+    data = json.loads((DATA / name).read_text())
+    for key, value in changes.items():
+        if value is DELETE:
+            del data[key]
+        else:
+            data[key] = value
+    return data
+
+
+def store_dir(tmp_path: Path, **changes: Any) -> Path:
+    path = tmp_path / "store"
+    path.mkdir()
+    (path / "store.json").write_text(json.dumps(edited("store.json", **changes), indent=2))
+    return path
+
+
+@pytest.mark.parametrize(("name", "fmt"), FILES)
+def test_version_1_files_are_written_back_byte_for_byte(name: str, fmt: RecordFile,
+                                                        tmp_path: Path) -> None:
+    record = fmt.read(DATA / name)
+    fmt.write(tmp_path / name, record)
+    assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes()
+
+
+@pytest.mark.parametrize("version", [1, DELETE])
+def test_store_of_version_1_or_without_version_opens(tmp_path: Path, version: Any) -> None:
+    store = Store.open(store_dir(tmp_path, format_version=version))
+    assert isinstance(store.record, StoreRecord)
+    assert store.layer_names == ["blocks.6", "bn2"] and store.record.n_rows == 48
+    assert store.meta["backbone"] == "tf_efficientnet_lite0"  # the dict view still works
+
+
+def assert_refuses_newer(error: pytest.ExceptionInfo, what: str) -> None:
+    message = str(error.value)
+    assert f"is a {what} of format version 7, written by a newer emofeat" in message
+    assert f"emofeat {__version__} reads format version 1 and older: upgrade" in message
+    assert "\n" not in message
+
+
+def test_newer_store_is_refused(tmp_path: Path) -> None:
+    path = store_dir(tmp_path, format_version=7)
+    with pytest.raises(EmofeatError) as error:
+        Store.open(path)
+    assert_refuses_newer(error, "feature store")
+    meta = edited("store.json", format_version=1)
+    with pytest.raises(EmofeatError) as error, \
+         open_for_writing(path, meta, 48, Split({}), overwrite=True):  # never replaced
+        pass
+    assert_refuses_newer(error, "feature store")
+    assert json.loads((path / "store.json").read_text())["format_version"] == 7
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 2 and "format version 7" in result.stderr
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"format": "emofeat-run"}, "is not an emofeat feature store"),
+    ({"format_version": "1"}, 'format_version "1", which is not a version number'),
+    ({"format_version": 0}, "format_version 0, which is not a version number"),
+    ({"status": "done"}, '\'status\' should be "complete" or "incomplete", not "done"'),
+    ({"layers": [{"name": "bn2", "dim": "1280", "channels": 1280, "stride": 32}]},
+     "'layers[0].dim' should be int, not \"1280\""),
+    ({"pooling": DELETE}, "of format version 1: it lacks 'pooling'"),
+    ({"pooling": DELETE, "format_version": DELETE},
+     "of format version 1 (it has no format_version): it lacks 'pooling'"),
+])
+def test_a_damaged_store_json_is_refused_saying_why(tmp_path: Path, changes: dict,
+                                                    message: str) -> None:
+    with pytest.raises(EmofeatError) as error:
+        Store.open(store_dir(tmp_path, **changes))
+    assert message in str(error.value) and "store.json" in str(error.value)
 
 
 @dataclass(frozen=True)
@@ -27,3 +121,16 @@ def test_optional_fields_are_left_out_only_while_none() -> None:
     assert record == _Example(3, items=(4,)) and isinstance(record.required, int)
     with pytest.raises(EmofeatError, match="'required' should be float, not true"):
         fmt.load({"format": "x", "required": True}, "example.json")
+
+
+
+def test_inspect_a_store_without_an_input_size(tmp_path: Path) -> None:
+    path = tmp_path / "colour"
+    path.mkdir()
+    (path / "store.json").write_bytes((DATA / "store-colour.json").read_bytes())
+    result = runner.invoke(app, ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "backbone handcrafted-colour" in result.stdout and "pooling none" in result.stdout
+    result = runner.invoke(app, ["inspect", str(path), "--json"])
+    shown = json.loads(result.stdout)
+    assert shown["format_version"] == 1 and shown["n_shards_written"] == 1
