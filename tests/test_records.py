@@ -1,4 +1,4 @@
-"""store.json as a typed record: one reader, one writer, a format version readers check.
+"""store.json and run.json as typed records: one reader, one writer, a format version readers check.
 
 ``data/format-v1/`` holds files written by emofeat 0.1.0 before the records were typed (only
 the absolute data path was rewritten): every one must still be read, and written back to
@@ -19,6 +19,7 @@ from emofeat import __version__
 from emofeat.cli.main import app
 from emofeat.errors import EmofeatError
 from emofeat.records import OMIT_IF_NONE, RecordFile, to_json
+from emofeat.runs import RUN_JSON, FeatureRun, FinetuneRun, MajorityRun, Run, is_complete
 from emofeat.splits import Split
 from emofeat.store import STORE_JSON, Store, open_for_writing
 from emofeat.store.record import StoreRecord
@@ -27,7 +28,9 @@ DATA = Path(__file__).parent / "data" / "format-v1"
 runner = CliRunner()
 DELETE = object()
 
-FILES = [("store.json", STORE_JSON), ("store-colour.json", STORE_JSON)]
+FILES = [("store.json", STORE_JSON), ("store-colour.json", STORE_JSON),
+         ("run-classical.json", RUN_JSON), ("run-colour.json", RUN_JSON),
+         ("run-finetune.json", RUN_JSON), ("run-majority.json", RUN_JSON)]
 
 
 def edited(name: str, **changes: Any) -> dict[str, Any]:
@@ -48,6 +51,16 @@ def store_dir(tmp_path: Path, **changes: Any) -> Path:
     return path
 
 
+def run_dir(tmp_path: Path, name: str = "run-classical.json", **changes: Any) -> Path:
+    path = tmp_path / "run"
+    path.mkdir()
+    (path / "run.json").write_text(json.dumps(edited(name, **changes), indent=2))
+    (path / "predictions.csv").write_text("id,split,y_true,y_pred,score_negative,"
+                                          "score_positive\n")
+    (path / "metrics.json").write_text("{}\n")
+    return path
+
+
 @pytest.mark.parametrize(("name", "fmt"), FILES)
 def test_version_1_files_are_written_back_byte_for_byte(name: str, fmt: RecordFile,
                                                         tmp_path: Path) -> None:
@@ -56,12 +69,33 @@ def test_version_1_files_are_written_back_byte_for_byte(name: str, fmt: RecordFi
     assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes()
 
 
+def test_each_run_is_read_as_its_shape() -> None:
+    classical = RUN_JSON.read(DATA / "run-classical.json")
+    assert isinstance(classical, FeatureRun) and classical.kind == "classical"
+    assert classical.features.store_layers == ("blocks.6", "bn2")
+    assert classical.features.layers[0].dim == 1280
+    colour = RUN_JSON.read(DATA / "run-colour.json")
+    assert isinstance(colour, FeatureRun) and colour.kind == "baseline"
+    finetune = RUN_JSON.read(DATA / "run-finetune.json")
+    assert isinstance(finetune, FinetuneRun)
+    assert finetune.val_balanced_accuracy == finetune.history[0]["val_balanced_accuracy"]
+    majority = RUN_JSON.read(DATA / "run-majority.json")
+    assert isinstance(majority, MajorityRun) and majority.classes == ("negative", "positive")
+
+
 @pytest.mark.parametrize("version", [1, DELETE])
 def test_store_of_version_1_or_without_version_opens(tmp_path: Path, version: Any) -> None:
     store = Store.open(store_dir(tmp_path, format_version=version))
     assert isinstance(store.record, StoreRecord)
     assert store.layer_names == ["blocks.6", "bn2"] and store.record.n_rows == 48
     assert store.meta["backbone"] == "tf_efficientnet_lite0"  # the dict view still works
+
+
+@pytest.mark.parametrize("version", [1, DELETE])
+def test_run_of_version_1_or_without_version_opens(tmp_path: Path, version: Any) -> None:
+    run = Run.open(run_dir(tmp_path, format_version=version))
+    assert isinstance(run.record, FeatureRun) and run.classes == ("negative", "positive")
+    assert run.meta["model"] == "logreg"
 
 
 def assert_refuses_newer(error: pytest.ExceptionInfo, what: str) -> None:
@@ -86,6 +120,16 @@ def test_newer_store_is_refused(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "format version 7" in result.stderr
 
 
+def test_newer_run_is_refused(tmp_path: Path) -> None:
+    path = run_dir(tmp_path, format_version=7)
+    with pytest.raises(EmofeatError) as error:
+        Run.open(path)
+    assert_refuses_newer(error, "run")
+    assert is_complete(path)  # so it is never overwritten without --overwrite
+    result = runner.invoke(app, ["compare", str(path), "--out", str(tmp_path / "report")])
+    assert result.exit_code == 2 and "run of format version 7" in result.stderr
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"format": "emofeat-run"}, "is not an emofeat feature store"),
     ({"format_version": "1"}, 'format_version "1", which is not a version number'),
@@ -102,6 +146,20 @@ def test_a_damaged_store_json_is_refused_saying_why(tmp_path: Path, changes: dic
     with pytest.raises(EmofeatError) as error:
         Store.open(store_dir(tmp_path, **changes))
     assert message in str(error.value) and "store.json" in str(error.value)
+
+
+@pytest.mark.parametrize(("name", "changes", "message"), [
+    ("run-finetune.json", {"history": DELETE}, "it lacks 'history'"),
+    ("run-classical.json", {"kind": "bogus"}, "'kind' should be \"classical\" or \"baseline\""),
+    ("run-classical.json", {"model_files": [{"file": "model.skops"}]},
+     "it lacks 'model_files[0].sha256'"),
+    ("run-majority.json", {"n": {"test": 1.5}}, "'n.test' should be int, not 1.5"),
+])
+def test_a_damaged_run_json_is_refused_saying_why(tmp_path: Path, name: str, changes: dict,
+                                                  message: str) -> None:
+    with pytest.raises(EmofeatError, match=r"run\.json is not a valid run") as error:
+        Run.open(run_dir(tmp_path, name, **changes))
+    assert message in str(error.value)
 
 
 @dataclass(frozen=True)

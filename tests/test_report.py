@@ -21,10 +21,22 @@ from emofeat.metrics import (
     mcnemar_exact,
 )
 from emofeat.report import compare
-from emofeat.runs import Predictions, finish_run, model_file_entry, prepare_run_dir
+from emofeat.runs import (
+    FeatureRun,
+    FeaturesRecord,
+    FinetuneRun,
+    Predictions,
+    RunRecord,
+    SearchRecord,
+    finish_run,
+    model_file_entry,
+    prepare_run_dir,
+)
+from emofeat.store import StoredLayer
 
 CLASSES = ("negative", "positive")
 SPLIT = "a" * 64
+MANIFEST = "c" * 64
 runner = CliRunner()
 
 
@@ -37,19 +49,31 @@ def make_run(run_dir: Path, y_true, y_pred, *, kind="classical", model="logreg",
         scores = np.stack([1.0 - y_pred, y_pred.astype(float)], axis=1)
     prepare_run_dir(run_dir)
     (run_dir / "model.skops").write_bytes(b"stand-in model file")
-    meta = {"kind": kind, "model": model, "task": "valence", "layer": "bn2",
-            "splits_sha256": split, "n": {"test": n},
-            "model_files": [model_file_entry(run_dir, "model.skops")]}
+    common = {"model_summary": model, "task": "valence", "splits_sha256": split,
+              "n": {"test": n}, "score_kind": "probability", "timings": {},
+              "hyperparameters": {}, "model_files": (model_file_entry(run_dir, "model.skops"),)}
+    record: RunRecord
     if kind == "finetune":
-        meta.update(model="tf_efficientnet_lite0", weights={"source": weights},
-                    history=[{"val_balanced_accuracy": val_score}], best_epoch=1)
+        record = FinetuneRun(
+            **common, model="tf_efficientnet_lite0", layer="finetuned",
+            manifest_sha256=MANIFEST, dataset_format="folder", weights={"source": weights},
+            data_config={}, best_epoch=1, history=({"val_balanced_accuracy": val_score},),
+            failed=(), stopped_early=False, device="cpu")
     else:
-        meta.update(features={"backbone": "tf_efficientnet_lite0",
-                              "weights": {"source": weights}, "store_layers": ["bn2"]},
-                    search={"table": [{"val_balanced_accuracy": val_score}]})
+        features = FeaturesRecord(
+            store="/stores/lite0", store_sha256="b" * 64, backbone="tf_efficientnet_lite0",
+            weights={"source": weights}, manifest_sha256=MANIFEST, dataset_format="folder",
+            data_config={}, layers=(StoredLayer("bn2", 1280, 1280, 32),),
+            layer_order=("bn2",), store_layers=("bn2",), pooling="avg", precision="fp32",
+            dtype="float32")
+        record = FeatureRun(
+            **common, kind=kind, model=model, layer="bn2", features=features, options={},
+            search=SearchRecord("balanced_accuracy on val", {},
+                                ({"val_balanced_accuracy": val_score},)),
+            refit_on=("train", "val"))
     preds = Predictions([f"img{i:03d}.jpg" for i in range(n)], ["test"] * n, y_true, y_pred,
                         scores, CLASSES)
-    finish_run(run_dir, meta, preds)
+    finish_run(run_dir, record, preds)
     return run_dir
 
 
