@@ -1,8 +1,8 @@
-"""store.json and run.json as typed records: one reader, one writer, a format version readers check.
+"""store.json, run.json and report.json as typed records: one reader, one writer, versions.
 
 ``data/format-v1/`` holds files written by emofeat 0.1.0 before the records were typed (only
 the absolute data path was rewritten): every one must still be read, and written back to
-the same bytes.
+the same bytes (report.json gains its version field).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from emofeat import __version__
 from emofeat.cli.main import app
 from emofeat.errors import EmofeatError
 from emofeat.records import OMIT_IF_NONE, RecordFile, to_json
+from emofeat.report import read_report
+from emofeat.report.model import REPORT_JSON
 from emofeat.runs import RUN_JSON, FeatureRun, FinetuneRun, MajorityRun, Run, is_complete
 from emofeat.splits import Split
 from emofeat.store import STORE_JSON, Store, open_for_writing
@@ -83,6 +85,17 @@ def test_each_run_is_read_as_its_shape() -> None:
     assert isinstance(majority, MajorityRun) and majority.classes == ("negative", "positive")
 
 
+def test_report_without_a_version_is_read_as_version_1(tmp_path: Path) -> None:
+    report = read_report(DATA / "report-unversioned.json")
+    assert report.tasks["valence"].finetune == "finetune-valence"
+    assert report.tasks["valence"].rows[0].metrics["balanced_accuracy"].value == 0.75
+    REPORT_JSON.write(tmp_path / "report.json", report)
+    old = json.loads((DATA / "report-unversioned.json").read_text())
+    new = json.loads((tmp_path / "report.json").read_text())
+    assert new.pop("format_version") == 1 and new == old
+    assert list(new) == list(old)
+
+
 @pytest.mark.parametrize("version", [1, DELETE])
 def test_store_of_version_1_or_without_version_opens(tmp_path: Path, version: Any) -> None:
     store = Store.open(store_dir(tmp_path, format_version=version))
@@ -128,6 +141,14 @@ def test_newer_run_is_refused(tmp_path: Path) -> None:
     assert is_complete(path)  # so it is never overwritten without --overwrite
     result = runner.invoke(app, ["compare", str(path), "--out", str(tmp_path / "report")])
     assert result.exit_code == 2 and "run of format version 7" in result.stderr
+
+
+def test_newer_report_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps({**edited("report-unversioned.json"), "format_version": 7}))
+    with pytest.raises(EmofeatError) as error:
+        read_report(path)
+    assert_refuses_newer(error, "report")
 
 
 @pytest.mark.parametrize(("changes", "message"), [

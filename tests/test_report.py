@@ -20,7 +20,10 @@ from emofeat.metrics import (
     classification_metrics,
     mcnemar_exact,
 )
-from emofeat.report import compare
+from emofeat.report import REPORT_FORMAT, compare, plots, read_report
+from emofeat.report.families import FAMILIES, family
+from emofeat.report.model import REPORT_JSON
+from emofeat.report.render import short_table
 from emofeat.runs import (
     FeatureRun,
     FeaturesRecord,
@@ -204,3 +207,52 @@ def test_metrics_of_constructed_predictions() -> None:
                                np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]]))
     assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.75
     assert m["confusion_matrix"] == [[1, 1], [0, 2]] and m["roc_auc"] == 1.0
+
+
+def test_report_json_carries_its_format_version(known: dict[str, Path], tmp_path: Path) -> None:
+    compare([tmp_path / "runs"], tmp_path / "report")
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert list(saved)[:2] == ["format", "format_version"]
+    assert (saved["format"], saved["format_version"]) == (REPORT_FORMAT, 1)
+    report = read_report(tmp_path / "report" / "report.json")
+    assert report.tasks["valence"].best == "a"
+    assert REPORT_JSON.dump(report) == saved
+
+
+def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == 5
+    compare([tmp_path / "runs"], tmp_path / "report")
+    task = read_report(tmp_path / "report" / "report.json").tasks["valence"]
+    expected = [family(k) for k in ("finetune", "pretrained", "random")]  # the table's order
+    assert list(task.transfer.best_of_family) == [f.key for f in expected]
+    bars = plots.transfer_data(task.transfer)
+    assert [(b.label, b.colour) for b in bars] == [(f.label, f.colour) for f in expected]
+    per_class = plots.per_class_data(task)
+    assert [(s.label, s.colour) for s in per_class] == [(f.label, f.colour) for f in expected]
+    assert per_class[1].values == tuple(
+        next(r for r in task.rows if r.run == "a").per_class_f1[c] for c in CLASSES)
+    layers, lines = plots.layer_data(task, {"logreg on tf_efficientnet_lite0 "
+                                            "(pretrained (bundled))": "pretrained",
+                                            "logreg on tf_efficientnet_lite0 (random)": "random"},
+                                     ["bn2"])
+    assert layers == ["bn2"]
+    assert [(s.colour, s.linestyle) for s in lines] == [
+        (family(k).colour, family(k).linestyle) for k in ("pretrained", "random")]
+    assert lines[0].linestyle != lines[1].linestyle
+    md = (tmp_path / "report" / "report.md").read_text()
+    positions = [md.index(f"| {f.label} |") for f in expected]
+    assert positions == sorted(positions)
+    line = short_table(read_report(tmp_path / "report" / "report.json"))[0]
+    assert line.index("fine-tuned") < line.index("frozen ImageNet") < line.index("random-init")
+
+
+def test_run_names_are_escaped(known: dict[str, Path], tmp_path: Path) -> None:
+    y = [0, 1] * 20
+    make_run(tmp_path / "runs" / "<script>alert(1)<" / "script>", y, y, val_score=0.1)
+    make_run(tmp_path / "runs" / "pipe|name", y, y, val_score=0.2)
+    compare([tmp_path / "runs"], tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| pipe\\|name |" in md
