@@ -80,9 +80,9 @@ def _sequence(tp: Any, value: Any, key: str) -> Any:
     if origin is tuple and not (len(args) == 2 and args[1] is Ellipsis):
         if len(value) != len(args):
             raise _Problem(f"{_where(key)} should hold {len(args)} items, not {_show(value)}")
-        return tuple(convert(t, v, f"{key}[{i}]")
+        return tuple(_convert(t, v, f"{key}[{i}]")
                      for i, (t, v) in enumerate(zip(args, value, strict=True)))
-    items = [convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
+    items = [_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value)]
     return tuple(items) if origin is tuple else items
 
 
@@ -93,7 +93,7 @@ def _dataclass(cls: type, value: Any, key: str) -> Any:
     for f in fields(cls):
         sub = f"{key}.{f.name}" if key else f.name
         if f.name in value:
-            kwargs[f.name] = convert(hints[f.name], value[f.name], sub)
+            kwargs[f.name] = _convert(hints[f.name], value[f.name], sub)
         elif f.default is MISSING and f.default_factory is MISSING:
             raise _Problem(f"it lacks '{sub}'")
     return cls(**kwargs)
@@ -113,7 +113,7 @@ def _scalar(tp: Any, value: Any, key: str) -> Any:
     return value  # never coerced: what is read is what is written back
 
 
-def convert(tp: Any, value: Any, key: str = "") -> Any:
+def _convert(tp: Any, value: Any, key: str = "") -> Any:
     """``value`` (parsed JSON) as type ``tp``: dataclasses built, sequences as the annotated
     list or tuple, scalars checked (an int fits a float). Raises _Problem on a mismatch."""
     origin, args = get_origin(tp), get_args(tp)
@@ -123,7 +123,7 @@ def convert(tp: Any, value: Any, key: str = "") -> Any:
         if value is None and type(None) in args:
             return None
         (inner,) = [a for a in args if a is not type(None)]  # only `X | None` is supported
-        return convert(inner, value, key)
+        return _convert(inner, value, key)
     if origin is Literal:
         if value not in args:
             raise _Problem(f"{_where(key)} should be {' or '.join(map(_show, args))}, "
@@ -136,7 +136,7 @@ def convert(tp: Any, value: Any, key: str = "") -> Any:
     if origin is dict:
         if not isinstance(value, Mapping):
             raise _Problem(f"{_where(key)} should be an object, not {_show(value)}")
-        return {k: convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
+        return {k: _convert(args[1], v, f"{key}.{k}") for k, v in value.items()}
     return _scalar(tp, value, key)
 
 
@@ -193,7 +193,7 @@ class RecordFile(Generic[R]):
         """The record in ``data`` (a parsed JSON object from ``source``), checked."""
         version = self.version_of(data, source)
         try:
-            return cast(R, convert(self.pick(data), data))
+            return cast(R, _convert(self.pick(data), data))
         except _Problem as problem:
             stated = "" if "format_version" in data else " (it has no format_version)"
             raise EmofeatError(f"{source} is not a valid {self.what} of format version "
