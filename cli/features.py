@@ -120,22 +120,21 @@ def inspect_cmd(
     Example: emofeat inspect stores/irv2 --verify
     """
     store = Store.open(store_dir, allow_incomplete=True)
-    meta = store.meta
+    rec = store.record
     problems = store.verify() if verify else []
     if as_json:
-        print_json({k: v for k, v in meta.items() if k != "shards"}
-                   | {"n_shards_written": len(meta["shards"]), "problems": problems})
+        print_json({k: v for k, v in store.meta.items() if k != "shards"}
+                   | {"n_shards_written": len(rec.shards), "problems": problems})
     else:
-        w = meta["weights"]
-        out.print(f"store {store_dir} ({meta['status']})")
-        out.print(f"  backbone {meta['backbone']}, weights {w['source']}"
+        w = rec.weights
+        out.print(f"store {store_dir} ({rec.status})")
+        out.print(f"  backbone {rec.backbone}, weights {w['source']}"
                   f"{' ' + w['origin'] if w.get('origin') else ''}")
-        out.print(f"  input {meta['data_config']['input_size']}, pooling {meta['pooling']}, "
-                  f"{meta['dtype']}, precision {meta['precision']}")
-        out.print(f"  {meta['n_rows']} images in {len(meta['shards'])}/{meta['n_shards']} "
-                  f"shards, {meta['n_failed']} failed; splits sha256 "
-                  f"{meta['splits_sha256'][:12]}")
-        for la in store.layers:
+        out.print(f"  input {rec.data_config.get('input_size', '-')}, pooling {rec.pooling}, "
+                  f"{rec.dtype}, precision {rec.precision}")
+        out.print(f"  {rec.n_rows} images in {len(rec.shards)}/{rec.n_shards} shards, "
+                  f"{rec.n_failed} failed; splits sha256 {rec.splits_sha256[:12]}")
+        for la in rec.layers:
             out.print(f"  layer {la.name}: dim {la.dim}, channels {la.channels}, "
                       f"stride {la.stride}")
         if verify:

@@ -21,7 +21,7 @@ from emofeat.datasets import Manifest
 from emofeat.device import resolve_device
 from emofeat.extract import ExtractConfig, dataset_meta, fill_store
 from emofeat.loading import Progress
-from emofeat.runs import Predictions, finish_run, prepare_run_dir
+from emofeat.runs import MajorityRun, Predictions, finish_run, prepare_run_dir
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
 from emofeat.taxonomy import get_task
 
@@ -116,13 +116,8 @@ def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Pa
         ids=[manifest.ids[i] for i in order], splits=[str(in_split[i]) for i in order],
         y_true=y[order], y_pred=np.full(len(order), majority),
         scores=np.tile(prior, (len(order), 1)), classes=task.classes)
-    meta = {
-        "kind": "baseline", "model": "majority",
-        "model_summary": f"always '{task.classes[majority]}' (most frequent in train)",
-        "task": task.name, "layer": "-", "splits_sha256": split.sha256,
-        "manifest_sha256": manifest.sha256, "dataset_format": manifest.format,
-        "hyperparameters": {},
-        "n": {s: int(np.sum(in_split == s)) for s in SPLIT_NAMES},
-        "score_kind": "probability", "model_files": [],
-    }
-    return finish_run(run_dir, meta, preds, in_sample=("train",))
+    record = MajorityRun(
+        model_summary=f"always '{task.classes[majority]}' (most frequent in train)",
+        task=task.name, splits_sha256=split.sha256, manifest_sha256=manifest.sha256,
+        dataset_format=manifest.format, n={s: int(np.sum(in_split == s)) for s in SPLIT_NAMES})
+    return finish_run(run_dir, record, preds, in_sample=("train",))

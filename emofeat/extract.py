@@ -200,12 +200,10 @@ def fill_store(
         with source:
             _Engine(writer, manifest, config, progress).run(
                 _loader(manifest, writer, pending, transform, config, device), source, pending)
-        writer.meta["seconds"] = round(time.perf_counter() - started, 3)
-        writer.meta["device"] = device.type
-        writer.finish()
-    n_failed = writer.meta["n_failed"]
-    log.info("wrote %d rows x %d layers to %s%s", writer.meta["n_rows"],
-             len(writer.meta["layers"]), out,
+        writer.finish(seconds=round(time.perf_counter() - started, 3), device=device.type)
+    n_failed = writer.record.n_failed
+    log.info("wrote %d rows x %d layers to %s%s", writer.record.n_rows,
+             len(writer.record.layers), out,
              f" ({n_failed} images failed, see failed.csv)" if n_failed else "")
     return Path(out)
 
@@ -284,7 +282,7 @@ class _Engine:
 
 
 def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer) -> None:
-    dims = {d["name"]: d["dim"] for d in writer.meta["layers"]}
+    dims = {layer.name: layer.dim for layer in writer.record.layers}
     writer.write_shard(
         index,
         ids=[manifest.ids[r] for r in buf.rows],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
 from emofeat.loading import ImageDataset, collate
 from emofeat.paths import gather
-from emofeat.runs import Run
+from emofeat.runs import FeatureRun, FinetuneRun, Run
 
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y_pred, scores)
 
@@ -25,36 +26,38 @@ Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y
 @dataclass(frozen=True)
 class Predictor:
     classes: tuple[str, ...]
-    data_config: dict
+    data_config: dict[str, Any]
     score: Scorer
 
 
 def _classical(run: Run, device: torch.device) -> Predictor:
     from emofeat.classical import load_model, scores_of
 
-    feats = run.meta["features"]
-    files = {e["file"]: run.model_path(e["file"]) for e in run.meta["model_files"]}
-    model = load_model(files)
-    backbone = backbone_from_record(feats["backbone"], feats["weights"])
-    order = feats["layer_order"]
-    extractor = FeatureModel(backbone, order, feats["pooling"], device, feats["precision"],
+    assert isinstance(run.record, FeatureRun)  # kind "classical"
+    feats = run.record.features
+    model = load_model({e.file: run.model_path(e.file) for e in run.record.model_files})
+    backbone = backbone_from_record(feats.backbone, feats.weights)
+    order = list(feats.layer_order)
+    extractor = FeatureModel(backbone, order, feats.pooling, device, feats.precision,
                              micro_batch=64)
+    dtype = np.dtype(feats.dtype)  # features round-trip through the store's dtype
 
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         pooled = extractor(images)
-        dtype = np.dtype(feats["dtype"])  # features round-trip through the store's dtype
         X = np.concatenate([pooled[n].astype(dtype).astype(np.float32) for n in order], axis=1)
         return np.asarray(model.predict(X)), scores_of(model, X)
 
-    return Predictor(run.classes, feats["data_config"], score)
+    return Predictor(run.classes, feats.data_config, score)
 
 
 def _finetuned(run: Run, device: torch.device) -> Predictor:
     from emofeat.device import autocast_for
     from emofeat.finetune import WEIGHTS, load_finetuned
 
+    record = run.record
+    assert isinstance(record, FinetuneRun)
     model = load_finetuned(run.meta, run.model_path(WEIGHTS)).to(device)
-    amp = autocast_for(run.meta["hyperparameters"]["precision"], device)
+    amp = autocast_for(record.hyperparameters["precision"], device)
 
     @torch.inference_mode()
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -62,7 +65,7 @@ def _finetuned(run: Run, device: torch.device) -> Predictor:
             probs = model(images.to(device)).float().softmax(dim=1).cpu().numpy()
         return probs.argmax(axis=1), probs
 
-    return Predictor(run.classes, run.meta["data_config"], score)
+    return Predictor(run.classes, record.data_config, score)
 
 
 #: How each kind of run turns images into predictions.
@@ -72,7 +75,7 @@ PREDICTORS: dict[str, Callable[[Run, torch.device], Predictor]] = {
 
 def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
     run = Run.open(run_dir)
-    kind = run.meta.get("kind")
+    kind = run.record.kind
     if kind not in PREDICTORS:
         raise EmofeatError(f"runs of kind '{kind}' cannot predict images; "
                            f"kinds that can: {', '.join(PREDICTORS)}")

@@ -125,10 +125,11 @@ def test_other_configuration_is_refused(store_once: Path, tiny_demo: Path,
     assert Store.open(out).meta["pooling"] == "max"
 
 
-def test_second_writer_is_refused(tiny_demo: Path, tmp_path: Path) -> None:
+def test_second_writer_is_refused(store_once: Path, tiny_demo: Path, tmp_path: Path) -> None:
     manifest = load_manifest(tiny_demo)
-    with open_for_writing(tmp_path / "s", {"shard_size": 10, "format": "emofeat-feature-store"},
-                          len(manifest), make_split(manifest)), \
+    meta = json.loads((store_once / "store.json").read_text())
+    with open_for_writing(tmp_path / "s", {**meta, "shard_size": 10}, len(manifest),
+                          make_split(manifest)), \
          pytest.raises(EmofeatError, match="another emofeat process is writing"):
         extract(manifest, tmp_path / "s", config())
 

@@ -13,7 +13,7 @@ import torch
 from emofeat.backbones import create_backbone, data_config, eval_transform
 from emofeat.datasets import load_manifest
 from emofeat.errors import EmofeatError
-from emofeat.extract import ExtractConfig, fill_store
+from emofeat.extract import ExtractConfig, dataset_meta, fill_store
 from emofeat.frozen import FeatureModel
 from emofeat.images import load_rgb
 from emofeat.loading import collate, uint8_transform
@@ -84,9 +84,9 @@ def test_a_failing_shard_write_stops_the_run_and_leaves_the_store_incomplete(
     """The writer thread's errors reach the caller; nothing looks complete afterwards."""
     manifest = load_manifest(tiny_demo)
     split = make_split(manifest)
-    meta = {"format": "emofeat-feature-store", "format_version": 1, "status": "incomplete",
-            "shard_size": 16, "dataset": {"n_images": len(manifest)}, "splits_sha256": split.sha256,
-            "backbone": "colour", "pooling": "avg", "dtype": "float32",
+    meta = {**dataset_meta(manifest, split, 16, None), "backbone": "colour",
+            "handcrafted": True, "weights": {}, "data_config": {}, "pooling": "avg",
+            "dtype": "float32", "precision": "fp32",
             "layers": [{"name": "mean", "dim": 3, "channels": 3, "stride": 0}]}
 
     def wrong_rows(images: torch.Tensor) -> dict[str, np.ndarray]:

@@ -20,11 +20,26 @@ from emofeat.metrics import (
     classification_metrics,
     mcnemar_exact,
 )
-from emofeat.report import compare
-from emofeat.runs import Predictions, finish_run, model_file_entry, prepare_run_dir
+from emofeat.report import REPORT_FORMAT, compare, plots, read_report
+from emofeat.report.families import FAMILIES, family
+from emofeat.report.model import REPORT_JSON
+from emofeat.report.render import short_table
+from emofeat.runs import (
+    FeatureRun,
+    FeaturesRecord,
+    FinetuneRun,
+    Predictions,
+    RunRecord,
+    SearchRecord,
+    finish_run,
+    model_file_entry,
+    prepare_run_dir,
+)
+from emofeat.store import StoredLayer
 
 CLASSES = ("negative", "positive")
 SPLIT = "a" * 64
+MANIFEST = "c" * 64
 runner = CliRunner()
 
 
@@ -37,19 +52,31 @@ def make_run(run_dir: Path, y_true, y_pred, *, kind="classical", model="logreg",
         scores = np.stack([1.0 - y_pred, y_pred.astype(float)], axis=1)
     prepare_run_dir(run_dir)
     (run_dir / "model.skops").write_bytes(b"stand-in model file")
-    meta = {"kind": kind, "model": model, "task": "valence", "layer": "bn2",
-            "splits_sha256": split, "n": {"test": n},
-            "model_files": [model_file_entry(run_dir, "model.skops")]}
+    common = {"model_summary": model, "task": "valence", "splits_sha256": split,
+              "n": {"test": n}, "score_kind": "probability", "timings": {},
+              "hyperparameters": {}, "model_files": (model_file_entry(run_dir, "model.skops"),)}
+    record: RunRecord
     if kind == "finetune":
-        meta.update(model="tf_efficientnet_lite0", weights={"source": weights},
-                    history=[{"val_balanced_accuracy": val_score}], best_epoch=1)
+        record = FinetuneRun(
+            **common, model="tf_efficientnet_lite0", layer="finetuned",
+            manifest_sha256=MANIFEST, dataset_format="folder", weights={"source": weights},
+            data_config={}, best_epoch=1, history=({"val_balanced_accuracy": val_score},),
+            failed=(), stopped_early=False, device="cpu")
     else:
-        meta.update(features={"backbone": "tf_efficientnet_lite0",
-                              "weights": {"source": weights}, "store_layers": ["bn2"]},
-                    search={"table": [{"val_balanced_accuracy": val_score}]})
+        features = FeaturesRecord(
+            store="/stores/lite0", store_sha256="b" * 64, backbone="tf_efficientnet_lite0",
+            weights={"source": weights}, manifest_sha256=MANIFEST, dataset_format="folder",
+            data_config={}, layers=(StoredLayer("bn2", 1280, 1280, 32),),
+            layer_order=("bn2",), store_layers=("bn2",), pooling="avg", precision="fp32",
+            dtype="float32")
+        record = FeatureRun(
+            **common, kind=kind, model=model, layer="bn2", features=features, options={},
+            search=SearchRecord("balanced_accuracy on val", {},
+                                ({"val_balanced_accuracy": val_score},)),
+            refit_on=("train", "val"))
     preds = Predictions([f"img{i:03d}.jpg" for i in range(n)], ["test"] * n, y_true, y_pred,
                         scores, CLASSES)
-    finish_run(run_dir, meta, preds)
+    finish_run(run_dir, record, preds)
     return run_dir
 
 
@@ -180,3 +207,52 @@ def test_metrics_of_constructed_predictions() -> None:
                                np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7]]))
     assert m["accuracy"] == 0.75 and m["balanced_accuracy"] == 0.75
     assert m["confusion_matrix"] == [[1, 1], [0, 2]] and m["roc_auc"] == 1.0
+
+
+def test_report_json_carries_its_format_version(known: dict[str, Path], tmp_path: Path) -> None:
+    compare([tmp_path / "runs"], tmp_path / "report")
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert list(saved)[:2] == ["format", "format_version"]
+    assert (saved["format"], saved["format_version"]) == (REPORT_FORMAT, 1)
+    report = read_report(tmp_path / "report" / "report.json")
+    assert report.tasks["valence"].best == "a"
+    assert REPORT_JSON.dump(report) == saved
+
+
+def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
+                                                      tmp_path: Path) -> None:
+    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == 5
+    compare([tmp_path / "runs"], tmp_path / "report")
+    task = read_report(tmp_path / "report" / "report.json").tasks["valence"]
+    expected = [family(k) for k in ("finetune", "pretrained", "random")]  # the table's order
+    assert list(task.transfer.best_of_family) == [f.key for f in expected]
+    bars = plots.transfer_data(task.transfer)
+    assert [(b.label, b.colour) for b in bars] == [(f.label, f.colour) for f in expected]
+    per_class = plots.per_class_data(task)
+    assert [(s.label, s.colour) for s in per_class] == [(f.label, f.colour) for f in expected]
+    assert per_class[1].values == tuple(
+        next(r for r in task.rows if r.run == "a").per_class_f1[c] for c in CLASSES)
+    layers, lines = plots.layer_data(task, {"logreg on tf_efficientnet_lite0 "
+                                            "(pretrained (bundled))": "pretrained",
+                                            "logreg on tf_efficientnet_lite0 (random)": "random"},
+                                     ["bn2"])
+    assert layers == ["bn2"]
+    assert [(s.colour, s.linestyle) for s in lines] == [
+        (family(k).colour, family(k).linestyle) for k in ("pretrained", "random")]
+    assert lines[0].linestyle != lines[1].linestyle
+    md = (tmp_path / "report" / "report.md").read_text()
+    positions = [md.index(f"| {f.label} |") for f in expected]
+    assert positions == sorted(positions)
+    line = short_table(read_report(tmp_path / "report" / "report.json"))[0]
+    assert line.index("fine-tuned") < line.index("frozen ImageNet") < line.index("random-init")
+
+
+def test_run_names_are_escaped(known: dict[str, Path], tmp_path: Path) -> None:
+    y = [0, 1] * 20
+    make_run(tmp_path / "runs" / "<script>alert(1)<" / "script>", y, y, val_score=0.1)
+    make_run(tmp_path / "runs" / "pipe|name", y, y, val_score=0.2)
+    compare([tmp_path / "runs"], tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| pipe\\|name |" in md

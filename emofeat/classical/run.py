@@ -15,7 +15,16 @@ from emofeat.classical.estimators import EstimatorSpec, FitOptions, get_spec, pa
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.errors import EmofeatError
-from emofeat.runs import Predictions, finish_run, is_complete, model_file_entry, prepare_run_dir
+from emofeat.runs import (
+    FeatureRun,
+    FeaturesRecord,
+    Predictions,
+    SearchRecord,
+    finish_run,
+    is_complete,
+    model_file_entry,
+    prepare_run_dir,
+)
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
 from emofeat.taxonomy import Task, get_task
@@ -75,23 +84,23 @@ def split_data(store: Store, X: np.ndarray, task: Task, split: Split) -> SplitDa
     return data
 
 
-def _features_record(store: Store, layers: Sequence[str]) -> dict[str, Any]:
-    meta = store.meta
-    return {
-        "store": str(store.path.resolve()),
-        "store_sha256": store.sha256,
-        "backbone": meta["backbone"],
-        "weights": meta["weights"],
-        "manifest_sha256": meta["dataset"]["manifest_sha256"],
-        "dataset_format": meta["dataset"]["format"],
-        "data_config": meta["data_config"],
-        "layers": [d for d in meta["layers"] if d["name"] in layers],
-        "layer_order": list(layers),
-        "store_layers": store.layer_names,
-        "pooling": meta["pooling"],
-        "precision": meta["precision"],
-        "dtype": meta["dtype"],
-    }
+def _features_record(store: Store, layers: Sequence[str]) -> FeaturesRecord:
+    rec = store.record
+    return FeaturesRecord(
+        store=str(store.path.resolve()),
+        store_sha256=store.sha256,
+        backbone=rec.backbone,
+        weights=rec.weights,
+        manifest_sha256=rec.dataset.manifest_sha256,
+        dataset_format=rec.dataset.format,
+        data_config=rec.data_config,
+        layers=tuple(la for la in rec.layers if la.name in layers),
+        layer_order=tuple(layers),
+        store_layers=tuple(rec.layer_names),
+        pooling=rec.pooling,
+        precision=rec.precision,
+        dtype=rec.dtype,
+    )
 
 
 def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]) -> Predictions:
@@ -119,28 +128,28 @@ def fit_one(spec: EstimatorSpec, task: Task, data: SplitData, layers: Sequence[s
     preds = predictions_of(fitted.pipeline, data, task.classes)
     predict_s = time.perf_counter() - t0
     files = save_model(fitted.pipeline, run_dir)
-    meta = {
-        "kind": "baseline" if store.meta.get("handcrafted") else "classical",
-        "model": spec.name,
-        "model_summary": spec.summary,
-        "task": task.name,
-        "layer": "+".join(layers),
-        "features": _features_record(store, layers),
-        "splits_sha256": split.sha256,
-        "options": asdict(fitted.options),
-        "hyperparameters": fitted.search.best,
-        "search": {"metric": "balanced_accuracy on val (fit on train)", "grid": fitted.grid,
-                   "table": fitted.search.table},
-        "refit_on": ["train", "val"],
-        "score_kind": spec.scores,
-        "n": {s: len(data.ids[s]) for s in SPLIT_NAMES},
-        "timings": {"search_seconds": round(fitted.search.seconds, 3),
-                    "refit_seconds": round(fitted.refit_seconds, 3),
-                    "predict_seconds": round(predict_s, 3),
-                    "total_seconds": round(time.perf_counter() - started, 3)},
-        "model_files": [model_file_entry(run_dir, f) for f in files],
-    }
-    return finish_run(run_dir, meta, preds, in_sample=("train", "val"))
+    record = FeatureRun(
+        kind="baseline" if store.record.handcrafted else "classical",
+        model=spec.name,
+        model_summary=spec.summary,
+        task=task.name,
+        layer="+".join(layers),
+        features=_features_record(store, layers),
+        splits_sha256=split.sha256,
+        options=asdict(fitted.options),
+        hyperparameters=fitted.search.best,
+        search=SearchRecord(metric="balanced_accuracy on val (fit on train)",
+                            grid=fitted.grid, table=tuple(fitted.search.table)),
+        refit_on=("train", "val"),
+        score_kind=spec.scores,
+        n={s: len(data.ids[s]) for s in SPLIT_NAMES},
+        timings={"search_seconds": round(fitted.search.seconds, 3),
+                 "refit_seconds": round(fitted.refit_seconds, 3),
+                 "predict_seconds": round(predict_s, 3),
+                 "total_seconds": round(time.perf_counter() - started, 3)},
+        model_files=tuple(model_file_entry(run_dir, f) for f in files),
+    )
+    return finish_run(run_dir, record, preds, in_sample=("train", "val"))
 
 
 def fit_all(

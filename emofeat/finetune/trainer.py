@@ -44,7 +44,9 @@ from emofeat.finetune.model import (
 )
 from emofeat.loading import ImageDataset, collate, default_workers
 from emofeat.metrics import balanced_accuracy
-from emofeat.runs import Predictions, finish_run, is_complete, model_file_entry, prepare_run_dir
+from emofeat.runs.directory import finish_run, is_complete, model_file_entry, prepare_run_dir
+from emofeat.runs.predictions import Predictions
+from emofeat.runs.record import FinetuneRun
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
 from emofeat.taxonomy import Task, get_task
 
@@ -207,6 +209,52 @@ def _checkpoint_to_resume(out: Path, resume: bool, overwrite: bool,
     return None
 
 
+def _train(trainer: _Trainer, out: Path, settings: dict[str, Any],
+           on_epoch: EpochCallback | None, progress: Progress | None) -> float:
+    """The epochs still to do (early stopping on val); returns the seconds they took. The
+    best epoch's weights and a checkpoint after every epoch are written to ``out``."""
+    started = time.perf_counter()
+    for epoch in range(len(trainer.history), trainer.config.epochs):
+        if trainer.should_stop(epoch):
+            break
+        record = trainer.epoch(epoch, progress)
+        if record["val_balanced_accuracy"] > trainer.best["val_balanced_accuracy"]:
+            trainer.best = {"epoch": epoch,
+                            "val_balanced_accuracy": record["val_balanced_accuracy"]}
+            atomic_safetensors(trainer.parts.model, out / WEIGHTS)
+        atomic_torch_save(trainer.state(settings), out / CHECKPOINT)
+        if on_epoch is not None:
+            on_epoch(record)
+    return time.perf_counter() - started
+
+
+def _run_record(trainer: _Trainer, settings: dict[str, Any], preds: Predictions,
+                timings: dict[str, float], out: Path) -> FinetuneRun:
+    config, data = trainer.config, trainer.data
+    ids = data.manifest.ids
+    return FinetuneRun(
+        model=config.backbone,
+        model_summary=f"fine-tuned {config.backbone} ({config.weights} weights)",
+        task=data.task.name,
+        layer="finetuned" if not config.freeze_until else f"from {config.freeze_until}",
+        splits_sha256=data.split.sha256,
+        manifest_sha256=data.manifest.sha256,
+        dataset_format=data.manifest.format,
+        hyperparameters=settings,
+        weights=trainer.parts.weights.to_dict(),
+        data_config=trainer.cfg,
+        best_epoch=trainer.best["epoch"] + 1,
+        history=tuple(trainer.history),
+        failed=tuple(sorted((ids[r], why) for r, why in trainer.failed.items())),
+        n={s: sum(1 for x in preds.splits if x == s) for s in SPLIT_NAMES},
+        stopped_early=len(trainer.history) < config.epochs,
+        timings=timings,
+        device=trainer.device.type,
+        score_kind="probability",
+        model_files=(model_file_entry(out, WEIGHTS),),
+    )
+
+
 def finetune(
     manifest: Manifest,
     split: Split,
@@ -238,44 +286,11 @@ def finetune(
         trainer.restore(state)
         log.info("resuming %s after epoch %d", out, len(trainer.history))
     start_epoch = len(trainer.history)
-    started = time.perf_counter()
-    for epoch in range(start_epoch, config.epochs):
-        if trainer.should_stop(epoch):
-            break
-        record = trainer.epoch(epoch, progress)
-        if record["val_balanced_accuracy"] > trainer.best["val_balanced_accuracy"]:
-            trainer.best = {"epoch": epoch,
-                            "val_balanced_accuracy": record["val_balanced_accuracy"]}
-            atomic_safetensors(parts.model, out / WEIGHTS)
-        atomic_torch_save(trainer.state(settings), out / CHECKPOINT)
-        if on_epoch is not None:
-            on_epoch(record)
-    train_seconds = time.perf_counter() - started
-
+    train_seconds = _train(trainer, out, settings, on_epoch, progress)
     preds = trainer.score_all(out / WEIGHTS)
-    meta = {
-        "kind": "finetune",
-        "model": config.backbone,
-        "model_summary": f"fine-tuned {config.backbone} ({config.weights} weights)",
-        "task": data.task.name,
-        "layer": "finetuned" if not config.freeze_until else f"from {config.freeze_until}",
-        "splits_sha256": split.sha256,
-        "manifest_sha256": manifest.sha256,
-        "dataset_format": manifest.format,
-        "hyperparameters": settings,
-        "weights": parts.weights.to_dict(),
-        "data_config": trainer.cfg,
-        "best_epoch": trainer.best["epoch"] + 1,
-        "history": trainer.history,
-        "failed": sorted([manifest.ids[r], why] for r, why in trainer.failed.items()),
-        "n": {s: sum(1 for x in preds.splits if x == s) for s in SPLIT_NAMES},
-        "stopped_early": len(trainer.history) < config.epochs,
-        "timings": {"train_seconds": round(train_seconds, 3),
-                    "epochs_this_session": len(trainer.history) - start_epoch},
-        "device": device.type,
-        "score_kind": "probability",
-        "model_files": [model_file_entry(out, WEIGHTS)],
-    }
-    record = finish_run(out, meta, preds, in_sample=("train",))
+    timings = {"train_seconds": round(train_seconds, 3),
+               "epochs_this_session": len(trainer.history) - start_epoch}
+    record = finish_run(out, _run_record(trainer, settings, preds, timings, out), preds,
+                        in_sample=("train",))
     (out / CHECKPOINT).unlink(missing_ok=True)
     return record

@@ -1,9 +1,12 @@
 """``emofeat compare``: run directories in, report.json / report.md / report.html out.
 
-Modules: ``collect`` (reading and checking runs), ``analysis`` (bootstrap intervals, paired
-tests), ``plots`` (matplotlib figures), ``render`` (Markdown and HTML), ``compare`` (the step).
+Modules: ``collect`` (reading and checking runs), ``families`` (the family table: labels,
+order, colours), ``analysis`` (bootstrap intervals, paired tests), ``model`` (report.json as
+a typed record), ``plots`` (matplotlib figures), ``render`` (Markdown and HTML from the
+Jinja2 templates in ``templates/``), ``compare`` (the step).
 """
 
-from emofeat.report.compare import REPORT_FORMAT, compare
+from emofeat.report.compare import compare
+from emofeat.report.model import REPORT_FORMAT, Report, read_report
 
-__all__ = ["REPORT_FORMAT", "compare"]
+__all__ = ["REPORT_FORMAT", "Report", "compare", "read_report"]

@@ -4,6 +4,7 @@ summary and accuracy by layer, per task, computed from the runs' test prediction
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,9 +17,44 @@ from emofeat.metrics import (
     percentile_ci,
 )
 from emofeat.report.collect import RunInfo
+from emofeat.report.families import FAMILIES, family
+from emofeat.report.model import Estimate, FamilyBest, Gap, RunRow, TaskReport, Transfer
 from emofeat.runs import Predictions
 
 LEVEL = 0.95
+
+#: The gaps of the transfer summary: (family a, family b, what a - b measures).
+COMPARISONS = (
+    ("pretrained", "random", "ImageNet pretraining (frozen) vs random init"),
+    ("finetune", "pretrained", "fine-tuning vs frozen pretrained features"),
+    ("pretrained", "majority", "frozen pretrained features vs majority"),
+    ("pretrained", "colour", "frozen pretrained vs hand-crafted colour"),
+)
+
+
+@dataclass(frozen=True, eq=False)
+class _Scored:
+    """One run of a task on the test images all runs share: point metrics, bootstrap."""
+
+    info: RunInfo
+    preds: Predictions
+    point: dict[str, Any]
+    dist: dict[str, np.ndarray]
+    val: float
+
+    def estimate(self, key: str) -> Estimate:
+        return Estimate(self.point[key], percentile_ci(self.dist[key], LEVEL))
+
+    def gap(self, other: _Scored, **names: str) -> Gap:
+        """self - other in balanced accuracy: paired bootstrap CI, McNemar p-value."""
+        key = "balanced_accuracy"
+        lo, hi = percentile_ci(self.dist[key] - other.dist[key], LEVEL)
+        test = mcnemar_exact(self.preds.y_pred == self.preds.y_true,
+                             other.preds.y_pred == other.preds.y_true)
+        return Gap(**names, balanced_accuracy_gap=round(self.point[key] - other.point[key], 6),
+                   ci=(lo, hi), only_this_correct=test["a_only_correct"],
+                   only_other_correct=test["b_only_correct"], mcnemar_p=test["p_value"],
+                   significant=bool(lo > 0 or hi < 0))
 
 
 def _align(runs: Sequence[RunInfo]) -> tuple[list[str], list[Predictions]]:
@@ -37,108 +73,81 @@ def _align(runs: Sequence[RunInfo]) -> tuple[list[str], list[Predictions]]:
     return ids, aligned
 
 
-def _gap(a: dict[str, np.ndarray], b: dict[str, np.ndarray], pa: Predictions,
-         pb: Predictions, point_a: float, point_b: float) -> dict[str, Any]:
-    """a - b in balanced accuracy: point value, paired bootstrap CI, McNemar p-value."""
-    lo, hi = percentile_ci(a["balanced_accuracy"] - b["balanced_accuracy"], LEVEL)
-    test = mcnemar_exact(pa.y_pred == pa.y_true, pb.y_pred == pb.y_true)
-    return {"balanced_accuracy_gap": round(point_a - point_b, 6), "ci": [lo, hi],
-            "only_this_correct": test["a_only_correct"],
-            "only_other_correct": test["b_only_correct"],
-            "mcnemar_p": test["p_value"], "significant": bool(lo > 0 or hi < 0)}
-
-
-def analyse_task(task: str, runs: Sequence[RunInfo], n_boot: int, seed: int) -> dict[str, Any]:
+def _score(runs: Sequence[RunInfo], n_boot: int, seed: int) -> list[_Scored]:
     ids, preds = _align(runs)
-    classes = preds[0].classes
     counts = bootstrap_counts(len(ids), n_boot, seed)
-    dists = [bootstrap_distribution(p.y_true, p.y_pred, len(classes), counts, p.scores)
-             for p in preds]
-    points = [p.metrics() for p in preds]
-    names = [r.name for r in runs]
-    val = [r.val_score for r in runs]
-    best = int(np.argmax(val))  # chosen on val, like every choice in emofeat
-    finetuned = [i for i, r in enumerate(runs) if r.family == "finetune"]
-    ft = max(finetuned, key=lambda i: val[i]) if finetuned else None
-
-    rows = []
-    for i, r in enumerate(runs):
-        metrics = {}
-        for key in (*HEADLINE, "roc_auc"):
-            if key in points[i] and key in dists[i]:
-                metrics[key] = {"value": points[i][key],
-                                "ci": list(percentile_ci(dists[i][key], LEVEL))}
-        row = {"run": r.name, "kind": r.kind, "family": r.family, "classifier": r.classifier,
-               "features": r.features, "backbone": r.backbone, "weights": r.weights,
-               "layer": r.layer, "val_balanced_accuracy": round(val[i], 6),
-               "metrics": metrics,
-               "per_class_f1": {c: v["f1"] for c, v in points[i]["per_class"].items()},
-               "confusion_matrix": points[i]["confusion_matrix"]}
-        if i != best:
-            row["vs_best"] = _gap(dists[i], dists[best], preds[i], preds[best],
-                                  points[i]["balanced_accuracy"],
-                                  points[best]["balanced_accuracy"])
-        if ft is not None and i != ft:
-            row["vs_finetune"] = _gap(dists[i], dists[ft], preds[i], preds[ft],
-                                      points[i]["balanced_accuracy"],
-                                      points[ft]["balanced_accuracy"])
-        rows.append(row)
-    order = sorted(range(len(rows)), key=lambda i: -points[i]["balanced_accuracy"])
-    return {
-        "classes": list(classes),
-        "n_test": len(ids),
-        "n_runs": len(runs),
-        "best": names[best],
-        "finetune": names[ft] if ft is not None else None,
-        "rows": [rows[i] for i in order],
-        "transfer": _transfer(runs, points, dists, preds, val),
-        "by_layer": _by_layer(runs, points),
-    }
+    return [_Scored(r, p, p.metrics(),
+                    bootstrap_distribution(p.y_true, p.y_pred, len(p.classes), counts, p.scores),
+                    r.val_score)
+            for r, p in zip(runs, preds, strict=True)]
 
 
-def _transfer(runs: Sequence[RunInfo], points: list[dict], dists: list[dict],
-              preds: list[Predictions], val: list[float]) -> dict[str, Any]:
-    """Frozen pretrained vs random-init features vs fine-tuned vs majority class: in each
-    family the run with the best val score (test decides nothing)."""
-    chosen: dict[str, int] = {}
-    for family in ("pretrained", "random", "finetune", "majority", "colour"):
-        members = [i for i, r in enumerate(runs) if r.family == family]
-        if members:
-            chosen[family] = max(members, key=lambda i: val[i])
-    entries = {f: {"run": runs[i].name,
-                   "val_balanced_accuracy": round(val[i], 6),
-                   "balanced_accuracy": points[i]["balanced_accuracy"],
-                   "ci": list(percentile_ci(dists[i]["balanced_accuracy"], LEVEL)),
-                   "accuracy": points[i]["accuracy"]}
-               for f, i in chosen.items()}
-    gaps = []
-    for a, b, label in (("pretrained", "random", "ImageNet pretraining (frozen) vs random init"),
-                        ("finetune", "pretrained", "fine-tuning vs frozen pretrained features"),
-                        ("pretrained", "majority", "frozen pretrained features vs majority"),
-                        ("pretrained", "colour", "frozen pretrained vs hand-crafted colour")):
-        if a in chosen and b in chosen:
-            i, j = chosen[a], chosen[b]
-            gaps.append({"comparison": label, "a": a, "b": b,
-                         **_gap(dists[i], dists[j], preds[i], preds[j],
-                                points[i]["balanced_accuracy"], points[j]["balanced_accuracy"])})
-    return {"best_of_family": entries, "gaps": gaps}
+def _row(s: _Scored, best: _Scored, ft: _Scored | None) -> RunRow:
+    r = s.info
+    return RunRow(
+        run=r.name, kind=r.kind, family=r.family, classifier=r.classifier,
+        features=r.features, backbone=r.backbone, weights=r.weights, layer=r.layer,
+        val_balanced_accuracy=round(s.val, 6),
+        metrics={k: s.estimate(k) for k in (*HEADLINE, "roc_auc")
+                 if k in s.point and k in s.dist},
+        per_class_f1={c: v["f1"] for c, v in s.point["per_class"].items()},
+        confusion_matrix=tuple(map(tuple, s.point["confusion_matrix"])),
+        vs_best=s.gap(best) if s is not best else None,
+        vs_finetune=s.gap(ft) if ft is not None and s is not ft else None)
 
 
-def _by_layer(runs: Sequence[RunInfo], points: list[dict]) -> dict[str, dict[str, float]]:
+def _best(scored: Sequence[_Scored]) -> _Scored | None:
+    """The run with the best val score (chosen on val, like every choice in emofeat)."""
+    return max(scored, key=lambda s: s.val) if scored else None
+
+
+def analyse_task(runs: Sequence[RunInfo], n_boot: int, seed: int) -> TaskReport:
+    scored = _score(runs, n_boot, seed)
+    best = _best(scored)
+    assert best is not None
+    ft = _best([s for s in scored if s.info.family == "finetune"])
+    order = sorted(scored, key=lambda s: -s.point["balanced_accuracy"])
+    rows = tuple(_row(s, best, ft) for s in order)
+    return TaskReport(
+        classes=tuple(scored[0].preds.classes), n_test=len(scored[0].preds.ids),
+        n_runs=len(runs), best=best.info.name, finetune=ft.info.name if ft else None,
+        rows=rows, transfer=_transfer(scored), by_layer=_by_layer(scored))
+
+
+def _transfer(scored: Sequence[_Scored]) -> Transfer:
+    """The best run on val of every family (test decides nothing), and the gaps between."""
+    chosen: dict[str, _Scored] = {}
+    for f in FAMILIES:
+        if (best := _best([s for s in scored if s.info.family == f.key])) is not None:
+            chosen[f.key] = best
+    entries = {f: FamilyBest(run=s.info.name, val_balanced_accuracy=round(s.val, 6),
+                             balanced_accuracy=s.point["balanced_accuracy"],
+                             ci=percentile_ci(s.dist["balanced_accuracy"], LEVEL),
+                             accuracy=s.point["accuracy"])
+               for f, s in chosen.items()}
+    gaps = tuple(chosen[a].gap(chosen[b], comparison=label, a=a, b=b)
+                 for a, b, label in COMPARISONS if a in chosen and b in chosen)
+    return Transfer(best_of_family=entries, gaps=gaps)
+
+
+def layer_series(run: RunInfo) -> str:
+    """The line of the by-layer chart a run of a frozen backbone belongs to."""
+    return f"{run.classifier} on {run.backbone} ({run.weights})"
+
+
+def _by_layer(scored: Sequence[_Scored]) -> dict[str, dict[str, float]]:
     """Balanced accuracy per layer for each (classifier, backbone, weights) of frozen runs."""
     table: dict[str, dict[str, float]] = {}
-    for i, r in enumerate(runs):
-        if r.family not in ("pretrained", "random"):
-            continue
-        key = f"{r.classifier} on {r.backbone} ({r.weights})"
-        table.setdefault(key, {})[r.layer] = points[i]["balanced_accuracy"]
+    for s in scored:
+        if family(s.info.family).frozen_backbone:
+            table.setdefault(layer_series(s.info), {})[s.info.layer] = \
+                s.point["balanced_accuracy"]
     return table
 
 
-def analyse(runs: Sequence[RunInfo], n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+def analyse(runs: Sequence[RunInfo], n_boot: int = 1000, seed: int = 0) -> dict[str, TaskReport]:
     by_task: dict[str, list[RunInfo]] = {}
     for r in runs:
         by_task.setdefault(r.task, []).append(r)
     order = sorted(by_task, key=lambda t: ({"valence": 0, "emotion8": 1}.get(t, 2), t))
-    return {t: analyse_task(t, by_task[t], n_boot, seed) for t in order}
-
+    return {t: analyse_task(by_task[t], n_boot, seed) for t in order}

@@ -9,10 +9,11 @@ from pathlib import Path
 
 from emofeat.errors import EmofeatError
 from emofeat.paths import gather
-from emofeat.runs import RUN_FILE, Predictions, Run
+from emofeat.report.families import family_of
+from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, MajorityRun, Predictions, Run, RunRecord
 
-#: How a run answers the transfer-learning question.
-FAMILIES = ("pretrained", "random", "finetune", "majority", "colour")
+_WEIGHTS = {"bundled": "pretrained (bundled)", "hub": "pretrained (hub)",
+            "file": "pretrained (file)"}
 
 
 @dataclass(frozen=True)
@@ -24,59 +25,61 @@ class RunInfo:
     test: Predictions
 
     @property
-    def meta(self) -> dict:
-        return self.run.meta
+    def record(self) -> RunRecord:
+        return self.run.record
 
     @property
     def task(self) -> str:
-        return str(self.meta["task"])
+        return self.record.task
 
     @property
     def kind(self) -> str:
-        return str(self.meta["kind"])
+        return self.record.kind
 
     @property
     def family(self) -> str:
-        if self.kind == "finetune":
-            return "finetune"
-        if self.meta.get("model") == "majority":
-            return "majority"
-        features = self.meta.get("features", {})
-        if features.get("backbone", "").startswith("handcrafted"):
-            return "colour"
-        return "random" if features.get("weights", {}).get("source") == "random" else "pretrained"
+        return family_of(self.record).key
 
     @property
     def val_score(self) -> float:
         """Balanced accuracy on val as the run's own selection saw it (never test): the best
         candidate of a search (fitted on train), the chosen epoch of a fine-tuning."""
-        meta = self.meta
-        if self.kind == "finetune":
-            return float(meta["history"][meta["best_epoch"] - 1]["val_balanced_accuracy"])
-        if "search" in meta:
-            return float(max(r["val_balanced_accuracy"] for r in meta["search"]["table"]))
-        return float(self.run.metrics().get("val", {}).get("balanced_accuracy", 0.0))
+        if isinstance(self.record, MajorityRun):
+            return float(self.run.metrics().get("val", {}).get("balanced_accuracy", 0.0))
+        return self.record.val_balanced_accuracy
 
     @property
     def classifier(self) -> str:
-        return "fine-tuned" if self.kind == "finetune" else str(self.meta["model"])
+        return "fine-tuned" if isinstance(self.record, FinetuneRun) else self.record.model
 
     @property
     def backbone(self) -> str:
-        if self.kind == "finetune":
-            return str(self.meta["model"])
-        return str(self.meta.get("features", {}).get("backbone", "-"))
+        if isinstance(self.record, FinetuneRun):
+            return self.record.model
+        if isinstance(self.record, FeatureRun):
+            return self.record.features.backbone
+        return "-"
 
     @property
     def weights(self) -> str:
-        source = (self.meta.get("weights") or self.meta.get("features", {}).get("weights")
-                  or {}).get("source", "-")
-        return {"bundled": "pretrained (bundled)", "hub": "pretrained (hub)",
-                "file": "pretrained (file)"}.get(source, source)
+        if isinstance(self.record, FinetuneRun):
+            source = self.record.weights.get("source", "-")
+        elif isinstance(self.record, FeatureRun):
+            source = self.record.features.weights.get("source", "-")
+        else:
+            source = "-"
+        return _WEIGHTS.get(source, source)
 
     @property
     def layer(self) -> str:
-        return str(self.meta.get("layer", "-"))
+        return self.record.layer
+
+    @property
+    def store_layers(self) -> tuple[str, ...]:
+        """The layers this run's layer was chosen from, shallow to deep."""
+        if isinstance(self.record, FeatureRun):
+            return self.record.features.store_layers
+        return (self.layer,)
 
     @property
     def features(self) -> str:
@@ -88,6 +91,11 @@ class RunInfo:
         if self.kind == "finetune":
             return f"{self.backbone} {weights}, trained {self.layer}"
         return f"{self.backbone} {weights} · {self.layer}"
+
+    @property
+    def synthetic(self) -> bool:
+        """Whether the run used the synthetic demo data set."""
+        return self.record.dataset_format == "demo"
 
 
 def find_runs(inputs: Sequence[str | Path]) -> list[Path]:
@@ -106,6 +114,20 @@ def _name(path: Path, common: Path) -> str:
     return rel.as_posix() if str(rel) != "." else path.name
 
 
+def _check_same_data(runs: Sequence[Run]) -> None:
+    """All runs must share one split (and so one data set)."""
+    by_split: dict[str, list[str]] = {}
+    for r in runs:
+        by_split.setdefault(r.record.splits_sha256, []).append(str(r.path))
+    if len(by_split) > 1:
+        majority = max(by_split, key=lambda h: len(by_split[h]))
+        odd = [p for h, ps in by_split.items() if h != majority for p in ps]
+        raise EmofeatError(f"runs come from different splits; these differ from the rest: "
+                           f"{', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
+    if len({r.record.manifest_sha256 for r in runs}) > 1:
+        raise EmofeatError("runs come from different datasets (manifest hashes differ)")
+
+
 def load_runs(inputs: Sequence[str | Path]) -> list[RunInfo]:
     """Open every run, verify its files and hashes, and check they share one split."""
     paths = find_runs(inputs)
@@ -114,24 +136,8 @@ def load_runs(inputs: Sequence[str | Path]) -> list[RunInfo]:
         run = Run.open(path)
         run.verify_model_files()
         runs.append(run)
-    hashes = {r.meta.get("splits_sha256") for r in runs}
-    if len(hashes) > 1:
-        counts: dict[str, list[str]] = {}
-        for r in runs:
-            counts.setdefault(str(r.meta.get("splits_sha256")), []).append(str(r.path))
-        majority = max(counts, key=lambda h: len(counts[h]))
-        odd = [p for h, ps in counts.items() if h != majority for p in ps]
-        raise EmofeatError(f"runs come from different splits; these differ from the rest: "
-                           f"{', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
-    manifests = {_manifest_hash(r) for r in runs} - {None}
-    if len(manifests) > 1:
-        raise EmofeatError("runs come from different datasets (manifest hashes differ)")
+    _check_same_data(runs)
     common = Path(os.path.commonpath([str(p.resolve()) for p in paths]))
     if len(paths) == 1:
         common = common.parent
     return [RunInfo(_name(r.path, common), r, r.predictions().select("test")) for r in runs]
-
-
-def _manifest_hash(run: Run) -> str | None:
-    return run.meta.get("manifest_sha256") or run.meta.get("features", {}).get(
-        "manifest_sha256")

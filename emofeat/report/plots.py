@@ -1,17 +1,81 @@
-"""Figures of a report as PNG bytes (matplotlib, Agg backend; nothing is shown)."""
+"""Figures of a report as PNG bytes (matplotlib, Agg backend; nothing is shown).
+
+Each chart is drawn from plain chart data (:class:`Bar`, :class:`Series`), and the chart
+data take their labels, order and colours from the family table, so a family looks the
+same in every chart.
+"""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import cycle
 from typing import Any
 
 import numpy as np
 
-FAMILY_LABELS = {"pretrained": "frozen ImageNet features", "random": "frozen random-init features",
-                 "finetune": "fine-tuned", "majority": "majority class",
-                 "colour": "hand-crafted colour"}
-FAMILY_COLOURS = {"pretrained": "#1f77b4", "random": "#7f7f7f", "finetune": "#d62728",
-                  "majority": "#bcbd22", "colour": "#9467bd"}
+from emofeat.report.families import family, in_order
+from emofeat.report.model import TaskReport, Transfer
+
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A family's best run in the transfer chart: balanced accuracy and its interval."""
+
+    label: str
+    colour: str
+    value: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True)
+class Series:
+    """A line or a group of bars: one value per class or per layer."""
+
+    label: str
+    colour: str
+    values: tuple[float, ...]
+    linestyle: str = "-"
+    marker: str = "o"
+
+
+def transfer_data(transfer: Transfer) -> list[Bar]:
+    """One bar per family present, in table order (top to bottom)."""
+    best = transfer.best_of_family
+    return [Bar(f.label, f.colour, best[f.key].balanced_accuracy, best[f.key].ci)
+            for f in in_order(best)]
+
+
+def per_class_data(task: TaskReport) -> list[Series]:
+    """Per-class F1 of each family's best run, in table order."""
+    rows = {r.run: r for r in task.rows}
+    best = task.transfer.best_of_family
+    return [Series(f.label, f.colour, tuple(rows[best[f.key].run].per_class_f1[c]
+                                            for c in task.classes))
+            for f in in_order(best) if f.per_class]
+
+
+def layer_data(task: TaskReport, family_of_series: Mapping[str, str],
+               layer_order: Sequence[str]) -> tuple[list[str], list[Series]]:
+    """The layers (shallow to deep) and a line per (classifier, backbone, weights): its
+    family's colour and line style, and a marker of its own."""
+    table = task.by_layer
+    layers = [la for la in layer_order if any(la in v for v in table.values())]
+    markers: dict[str, Any] = {}
+    series = []
+    for name in sorted(table):
+        f = family(family_of_series[name])
+        marker = next(markers.setdefault(f.key, cycle(_MARKERS)))
+        series.append(Series(name, f.colour,
+                             tuple(table[name].get(la, np.nan) for la in layers),
+                             f.linestyle, marker))
+    return layers, series
+
+
+# --------------------------------------------------------------------------- drawing
 
 
 def _png(fig: Any) -> bytes:
@@ -32,26 +96,23 @@ def _plt() -> Any:
     return plt
 
 
-def transfer_bars(task: str, transfer: dict[str, Any]) -> bytes:
+def transfer_bars(task: str, bars: Sequence[Bar]) -> bytes:
     plt = _plt()
-    entries = transfer["best_of_family"]
-    families = [f for f in ("majority", "colour", "random", "pretrained", "finetune")
-                if f in entries]
-    values = [entries[f]["balanced_accuracy"] for f in families]
-    lows = [v - entries[f]["ci"][0] for f, v in zip(families, values, strict=True)]
-    highs = [entries[f]["ci"][1] - v for f, v in zip(families, values, strict=True)]
-    fig, ax = plt.subplots(figsize=(6.4, 0.55 * len(families) + 1.0))
-    ax.barh([FAMILY_LABELS[f] for f in families], values, xerr=[lows, highs], capsize=4,
-            color=[FAMILY_COLOURS[f] for f in families])
+    fig, ax = plt.subplots(figsize=(6.4, 0.55 * len(bars) + 1.0))
+    values = [b.value for b in bars]
+    ax.barh([b.label for b in bars], values, capsize=4, color=[b.colour for b in bars],
+            xerr=[[b.value - b.ci[0] for b in bars], [b.ci[1] - b.value for b in bars]])
     for y, v in enumerate(values):
         ax.text(v + 0.01, y + 0.25, f"{v:.3f}", fontsize=8)
+    ax.invert_yaxis()  # the first family on top, as in the tables
     ax.set_xlim(0, 1)
     ax.set_xlabel("balanced accuracy on test (95% bootstrap CI)")
     ax.set_title(f"{task}: how much does transfer learning see?")
     return _png(fig)
 
 
-def confusion(task: str, run: str, classes: list[str], matrix: list[list[int]]) -> bytes:
+def confusion(task: str, run: str, classes: Sequence[str],
+              matrix: Sequence[Sequence[int]]) -> bytes:
     plt = _plt()
     cm = np.asarray(matrix, dtype=float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -70,13 +131,13 @@ def confusion(task: str, run: str, classes: list[str], matrix: list[list[int]]) 
     return _png(fig)
 
 
-def per_class_f1(task: str, classes: list[str], series: dict[str, dict[str, float]]) -> bytes:
+def per_class_f1(task: str, classes: Sequence[str], series: Sequence[Series]) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 3.2))
     width = 0.8 / max(len(series), 1)
     x = np.arange(len(classes))
-    for k, (label, f1) in enumerate(series.items()):
-        ax.bar(x + k * width - 0.4 + width / 2, [f1[c] for c in classes], width, label=label)
+    for k, s in enumerate(series):
+        ax.bar(x + k * width - 0.4 + width / 2, s.values, width, label=s.label, color=s.colour)
     ax.set_xticks(x, classes, rotation=30, ha="right", fontsize=8)
     ax.set_ylim(0, 1)
     ax.set_ylabel("F1 on test")
@@ -85,13 +146,11 @@ def per_class_f1(task: str, classes: list[str], series: dict[str, dict[str, floa
     return _png(fig)
 
 
-def by_layer(task: str, table: dict[str, dict[str, float]], layer_order: list[str]) -> bytes:
+def by_layer(task: str, layers: Sequence[str], series: Sequence[Series]) -> bytes:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    for label, values in sorted(table.items()):
-        layers = [la for la in layer_order if la in values]
-        style = "--" if "random" in label else "-"
-        ax.plot(layers, [values[la] for la in layers], style, marker="o", label=label)
+    for s in series:
+        ax.plot(layers, s.values, s.linestyle, marker=s.marker, color=s.colour, label=s.label)
     ax.set_ylim(0, 1)
     ax.set_ylabel("balanced accuracy on test")
     ax.set_xlabel("layer (shallow to deep)")

@@ -1,0 +1,129 @@
+"""report.json as a typed record: :class:`Report`, read and written by :data:`REPORT_JSON`.
+
+The fields are declared in the order they appear in the file. Balanced accuracies, gaps and
+intervals are on the test images; ``val_balanced_accuracy`` is what chose between runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from emofeat.records import OMIT_IF_NONE, RecordFile
+
+REPORT_FORMAT = "emofeat-report"
+FORMAT_VERSION = 1  # reports written before the field existed have none: read as version 1
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric on test with its bootstrap interval."""
+
+    value: float
+    ci: tuple[float, float]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Gap:
+    """One run (or family) minus another in balanced accuracy, paired on the test images."""
+
+    # gaps of the transfer summary name what they compare, and the families a - b
+    comparison: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    a: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    b: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    balanced_accuracy_gap: float
+    ci: tuple[float, float]  # paired bootstrap
+    only_this_correct: int  # McNemar's discordant pairs
+    only_other_correct: int
+    mcnemar_p: float
+    significant: bool  # the interval excludes 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunRow:
+    """A run in the table of all runs."""
+
+    run: str
+    kind: str
+    family: str
+    classifier: str
+    features: str
+    backbone: str
+    weights: str
+    layer: str
+    val_balanced_accuracy: float
+    metrics: dict[str, Estimate]  # accuracy, balanced_accuracy, macro_f1[, roc_auc]
+    per_class_f1: dict[str, float]
+    confusion_matrix: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted
+    # absent for the best run itself
+    vs_best: Gap | None = field(default=None, metadata=OMIT_IF_NONE)
+    # absent without a fine-tuned run, or for it
+    vs_finetune: Gap | None = field(default=None, metadata=OMIT_IF_NONE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FamilyBest:
+    """The run of a family with the best val score."""
+
+    run: str
+    val_balanced_accuracy: float
+    balanced_accuracy: float
+    ci: tuple[float, float]
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """The transfer-learning summary: the best run of each family and the gaps between."""
+
+    best_of_family: dict[str, FamilyBest]  # in the order of the family table
+    gaps: tuple[Gap, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
+class TaskReport:
+    classes: tuple[str, ...]
+    n_test: int
+    n_runs: int
+    best: str  # the run with the best val score
+    finetune: str | None  # the fine-tuned run with the best val score
+    rows: tuple[RunRow, ...]  # by balanced accuracy on test, best first
+    transfer: Transfer
+    by_layer: dict[str, dict[str, float]]  # "<classifier> on <backbone> (<weights>)" -> layer
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunEntry:
+    """A run the report read."""
+
+    name: str
+    path: str
+    kind: str
+    family: str
+    task: str
+    classifier: str
+    backbone: str
+    weights: str
+    layer: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Report:
+    created: str
+    splits_sha256: str
+    n_boot: int
+    seed: int
+    level: float
+    synthetic: bool  # the runs use the synthetic demo set
+    runs: tuple[RunEntry, ...]
+    tasks: dict[str, TaskReport]
+    versions: dict[str, str]
+
+
+REPORT_JSON: RecordFile[Report] = RecordFile(REPORT_FORMAT, FORMAT_VERSION, "report",
+                                             lambda data: Report)
+
+
+def read_report(path: str | Path) -> Report:
+    """A report.json, checked (a report from a newer emofeat is refused)."""
+    return REPORT_JSON.read(path)

@@ -1,0 +1,164 @@
+"""run.json as a typed record, read and written by :data:`RUN_JSON`.
+
+A run is one of three shapes, told apart by its fields:
+
+- :class:`FeatureRun`: a classifier on stored features (kind ``classical``, or ``baseline``
+  for the hand-crafted colour features), with the store it read (``features``);
+- :class:`FinetuneRun`: a fine-tuned network (kind ``finetune``), with its training history;
+- :class:`MajorityRun`: the majority-class baseline (kind ``baseline``, model ``majority``).
+
+Each declares its fields in the order they appear in the file. ``classes``, ``finished``
+and ``versions`` are filled in by :func:`emofeat.runs.finish_run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from emofeat.records import RecordFile
+from emofeat.store.record import StoredLayer
+
+RUN_FORMAT = "emofeat-run"
+FORMAT_VERSION = 1
+KINDS = ("classical", "finetune", "baseline")
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """A model file of the run and its SHA-256 (checked before the file is loaded)."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeaturesRecord:
+    """The stored features a classifier was fitted on: the store and how it was made."""
+
+    store: str
+    store_sha256: str
+    backbone: str
+    weights: dict[str, Any]  # the backbone's WeightsInfo: requested, source, origin, ...
+    manifest_sha256: str
+    dataset_format: str
+    data_config: dict[str, Any]
+    layers: tuple[StoredLayer, ...]
+    layer_order: tuple[str, ...]  # concatenated in this order
+    store_layers: tuple[str, ...]  # every layer of the store, shallow to deep
+    pooling: str
+    precision: str
+    dtype: str
+
+
+@dataclass(frozen=True)
+class SearchRecord:
+    """The hyperparameter search: every candidate's val scores, fitted on train."""
+
+    metric: str
+    grid: dict[str, list[Any]]
+    table: tuple[dict[str, Any], ...]  # {params, val_balanced_accuracy, ...} per candidate
+
+
+@dataclass(frozen=True, kw_only=True)
+class FeatureRun:
+    status: Literal["complete"] = "complete"
+    kind: Literal["classical", "baseline"]
+    model: str
+    model_summary: str
+    task: str
+    layer: str  # "a" or "a+b" (concatenated)
+    features: FeaturesRecord
+    splits_sha256: str
+    options: dict[str, Any]
+    hyperparameters: dict[str, Any]
+    search: SearchRecord
+    refit_on: tuple[str, ...]
+    score_kind: str
+    n: dict[str, int]
+    timings: dict[str, float]
+    model_files: tuple[ModelFile, ...]
+    classes: tuple[str, ...] = ()
+    finished: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def manifest_sha256(self) -> str:
+        return self.features.manifest_sha256
+
+    @property
+    def dataset_format(self) -> str:
+        return self.features.dataset_format
+
+    @property
+    def val_balanced_accuracy(self) -> float:
+        """The best candidate of the search on val (fitted on train)."""
+        return float(max(row["val_balanced_accuracy"] for row in self.search.table))
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinetuneRun:
+    status: Literal["complete"] = "complete"
+    kind: Literal["finetune"] = "finetune"
+    model: str  # the timm model name
+    model_summary: str
+    task: str
+    layer: str  # "finetuned", or "from <module>" when earlier modules stayed frozen
+    splits_sha256: str
+    manifest_sha256: str
+    dataset_format: str
+    hyperparameters: dict[str, Any]
+    weights: dict[str, Any]  # the starting weights: requested, source, origin, ...
+    data_config: dict[str, Any]
+    best_epoch: int  # 1-based
+    history: tuple[dict[str, Any], ...]  # one record per epoch
+    failed: tuple[tuple[str, str], ...]  # (id, reason) of images that could not be read
+    n: dict[str, int]
+    stopped_early: bool
+    timings: dict[str, float]
+    device: str
+    score_kind: str
+    model_files: tuple[ModelFile, ...]
+    classes: tuple[str, ...] = ()
+    finished: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def val_balanced_accuracy(self) -> float:
+        """Val balanced accuracy of the chosen epoch."""
+        return float(self.history[self.best_epoch - 1]["val_balanced_accuracy"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class MajorityRun:
+    status: Literal["complete"] = "complete"
+    kind: Literal["baseline"] = "baseline"
+    model: Literal["majority"] = "majority"
+    model_summary: str
+    task: str
+    layer: str = "-"
+    splits_sha256: str
+    manifest_sha256: str
+    dataset_format: str
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    n: dict[str, int]
+    score_kind: str = "probability"
+    model_files: tuple[ModelFile, ...] = ()
+    classes: tuple[str, ...] = ()
+    finished: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+RunRecord = FeatureRun | FinetuneRun | MajorityRun
+
+
+def _shape(data: Mapping[str, Any]) -> type:
+    if data.get("kind") == "finetune":
+        return FinetuneRun
+    if data.get("kind") == "baseline" and data.get("model") == "majority":
+        return MajorityRun
+    return FeatureRun
+
+
+RUN_JSON: RecordFile[RunRecord] = RecordFile(RUN_FORMAT, FORMAT_VERSION, "run", _shape)

@@ -1,0 +1,214 @@
+"""Writing a feature store: shards under temporary names, then the shard table in store.json.
+
+A shard is written under a temporary name and renamed when complete; the shard table is
+updated after the rename, and ``status`` becomes ``complete`` only when every shard is in.
+Re-running the same configuration skips shards whose hash verifies, so an interrupted run
+ends with the same bytes as an uninterrupted one. One writer at a time (a file lock).
+"""
+
+from __future__ import annotations
+
+import csv
+import fcntl
+import io
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from emofeat.atomic import replacing, write_text
+from emofeat.errors import EmofeatError
+from emofeat.hashing import sha256_file
+from emofeat.splits import Split, write_split
+from emofeat.store.record import (
+    STORE_FORMAT,
+    STORE_JSON,
+    ShardEntry,
+    StoreRecord,
+    as_record,
+    describe_difference,
+)
+
+log = logging.getLogger(__name__)
+
+META_FILE = "store.json"
+SPLITS_FILE = "splits.csv"
+FAILED_FILE = "failed.csv"
+LOCK_FILE = ".store.lock"
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}.h5"
+
+
+def shard_ranges(n_rows: int, shard_size: int) -> list[range]:
+    """Manifest rows of each shard: fixed-size slices in manifest order."""
+    return [range(s, min(s + shard_size, n_rows)) for s in range(0, n_rows, shard_size)]
+
+
+@contextmanager
+def _exclusive_lock(directory: Path) -> Iterator[None]:
+    """Hold an advisory lock on the store for as long as one writer works on it."""
+    fd = os.open(directory / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EmofeatError(
+                f"another emofeat process is writing {directory}; wait for it to finish"
+            ) from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str],
+                 labels: Sequence[str], features: Mapping[str, np.ndarray]) -> None:
+    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata."""
+    dtype = np.dtype(record.dtype)
+    string = h5py.string_dtype("utf-8")
+    with h5py.File(path, "w") as f:
+        f.attrs["format"] = STORE_FORMAT
+        f.attrs["shard_index"] = index
+        f.attrs["backbone"] = record.backbone
+        f.attrs["pooling"] = record.pooling
+        f.create_dataset("ids", data=np.array(list(ids), dtype=object), dtype=string)
+        f.create_dataset("labels", data=np.array(list(labels), dtype=object), dtype=string)
+        group = f.create_group("features")
+        for layer in record.layers:
+            arr = np.asarray(features[layer.name], dtype=dtype).reshape(len(ids), layer.dim)
+            ds = group.create_dataset(layer.name, data=arr)
+            ds.attrs["channels"] = layer.channels
+            ds.attrs["stride"] = layer.stride
+            ds.attrs["dim"] = layer.dim
+            ds.attrs["module"] = layer.name
+
+
+@dataclass
+class StoreWriter:
+    """Writes one store; use through :func:`open_for_writing` (which takes the lock)."""
+
+    path: Path
+    record: StoreRecord
+    ranges: list[range]
+    done: dict[int, ShardEntry] = field(default_factory=dict)
+    complete_on_disk: bool = False  # resumed a complete store whose shards all verified
+
+    def pending(self) -> list[int]:
+        """Indices of shards still to write, in order."""
+        return [i for i in range(len(self.ranges)) if i not in self.done]
+
+    def write_shard(
+        self,
+        index: int,
+        ids: Sequence[str],
+        labels: Sequence[str],
+        features: Mapping[str, np.ndarray],
+        failed: Sequence[tuple[str, str]] = (),
+    ) -> None:
+        """Write shard ``index`` to a temporary file, rename it into place, record it."""
+        final = self.path / shard_name(index)
+        with replacing(final) as tmp:
+            _write_shard(tmp, self.record, index, ids, labels, features)
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        self.done[index] = ShardEntry(index=index, file=final.name, rows=len(ids),
+                                      sha256=sha256_file(final),
+                                      failed=tuple((str(i), str(why)) for i, why in failed))
+        self._save(status="incomplete")
+
+    def _save(self, status: str) -> None:
+        shards = tuple(self.done[i] for i in sorted(self.done))
+        failed = sorted((r for s in shards for r in s.failed), key=lambda r: r[0])
+        self.record = replace(self.record, status=status, shards=shards,
+                              n_rows=sum(s.rows for s in shards), n_failed=len(failed))
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(["id", "reason"])
+        writer.writerows(failed)
+        write_text(self.path / FAILED_FILE, buf.getvalue())
+        STORE_JSON.write(self.path / META_FILE, self.record)
+
+    def finish(self, seconds: float | None = None, device: str | None = None) -> None:
+        """Mark the store complete, with the time and device of this session if given."""
+        if self.pending():
+            raise RuntimeError(f"shards {self.pending()} were not written")
+        notes = {k: v for k, v in (("seconds", seconds), ("device", device)) if v is not None}
+        self.record = replace(self.record, **notes)
+        self._save(status="complete")
+
+
+def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord | None:
+    """The store already at ``path`` if this run continues it; None: start afresh."""
+    meta_path = path / META_FILE
+    if not meta_path.exists():
+        if any(p.name != LOCK_FILE for p in path.iterdir()):
+            raise EmofeatError(f"{path} is not empty and holds no feature store; "
+                               "choose another --out (it is never overwritten)")
+        return None
+    old = STORE_JSON.read(meta_path)
+    if diff := describe_difference(old, record):
+        if not overwrite:
+            raise EmofeatError(f"{path} holds a store with another configuration ({diff}); "
+                               "use another --out or pass --overwrite")
+        return None
+    return old
+
+
+def _keep_verified(writer: StoreWriter, old: StoreRecord) -> None:
+    for entry in old.shards:
+        file = writer.path / entry.file
+        if file.is_file() and sha256_file(file) == entry.sha256:
+            writer.done[entry.index] = entry
+        else:
+            log.warning("shard %s is missing or damaged; it will be redone", file.name)
+    log.info("resuming %s: %d of %d shards already complete", writer.path, len(writer.done),
+             len(writer.ranges))
+
+
+@contextmanager
+def open_for_writing(
+    path: str | Path,
+    meta: StoreRecord | Mapping[str, Any],
+    n_rows: int,
+    split: Split,
+    overwrite: bool = False,
+) -> Iterator[StoreWriter]:
+    """Create or resume a store for ``meta`` (its record without the shard table, or the
+    same as store.json fields in a dict).
+
+    An existing store with another configuration is refused, naming what differs, unless
+    ``overwrite``. Complete shards whose hash verifies are kept; the rest are redone.
+    """
+    path = Path(path)
+    base = as_record(meta)
+    ranges = shard_ranges(n_rows, base.shard_size)
+    record = replace(base, n_shards=len(ranges))
+    if path.exists() and not path.is_dir():
+        raise EmofeatError(f"{path} exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    with _exclusive_lock(path):
+        old = _previous(path, record, overwrite)
+        if old is None:
+            for pattern in ("shard-*.h5", ".*.tmp*", META_FILE, SPLITS_FILE, FAILED_FILE):
+                for child in path.glob(pattern):
+                    child.unlink()
+        writer = StoreWriter(path, record, ranges)
+        if old is not None:
+            _keep_verified(writer, old)
+        for stale in path.glob(".shard-*.tmp-*"):
+            stale.unlink()
+        splits_path = path / SPLITS_FILE
+        if not splits_path.exists() or splits_path.read_bytes() != split.to_csv_bytes():
+            write_split(split, splits_path)
+        writer.complete_on_disk = (old is not None and old.status == "complete"
+                                   and not writer.pending())
+        if not writer.complete_on_disk:  # a complete, verified store is left untouched
+            writer._save(status="complete" if not writer.pending() else "incomplete")
+        yield writer
