@@ -13,7 +13,6 @@ from emofeat.device import DEVICES, MEMORY_FORMATS, PRECISIONS
 from emofeat.extract_config import DTYPES, ExtractConfig
 from emofeat.pooling import POOLINGS
 from emofeat.splits import read_split
-from emofeat.store import Store
 
 from .common import names, out, print_json, progress_bar
 
@@ -78,6 +77,8 @@ def extract_cmd(
     split = read_split(splits, manifest) if splits else None
     with progress_bar(f"extract {backbone}") as progress:
         extract(manifest, out_dir, config, split=split, min_agree=min_agree, progress=progress)
+    from emofeat.store import Store
+
     store = Store.open(out_dir)
     failed = store.meta["n_failed"]
     out.print(f"{out_dir}: {store.meta['n_rows']} images, layers "
@@ -119,6 +120,8 @@ def inspect_cmd(
 
     Example: emofeat inspect stores/irv2 --verify
     """
+    from emofeat.store import Store
+
     store = Store.open(store_dir, allow_incomplete=True)
     rec = store.record
     problems = store.verify() if verify else []
