@@ -24,7 +24,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    verbose: int = typer.Option(0, "--verbose", "-v", count=True, help="More log output."),
+    verbose: int = typer.Option(0, "--verbose", "-v", count=True, metavar="",
+                                help="More log output (-vv: debug)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only warnings and errors."),
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version."

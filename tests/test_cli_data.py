@@ -78,3 +78,10 @@ def test_every_command_has_help_with_example() -> None:
         result = run(*command, "--help")
         assert result.exit_code == 0, command
         assert f"Example: emofeat {' '.join(command)}" in result.stdout, command
+        assert "<bool>" not in result.stdout, f"a flag shows a type: {command}"
+
+
+def test_root_help_shows_flags_without_types() -> None:
+    text = run("--help").stdout
+    assert "<bool>" not in text and "<int>" not in text
+    assert "--quiet" in text and "--verbose" in text
