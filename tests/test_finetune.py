@@ -191,3 +191,17 @@ def test_mixed_precision_paths_run_on_cpu(toy: Path, tmp_path: Path, precision: 
     record = finetune(manifest, split, tmp_path / "r", small(epochs=1, precision=precision))
     assert record["hyperparameters"]["precision"] == precision
     assert np.isfinite(record["history"][0]["train_loss"])
+
+
+def test_the_seed_governs_the_new_head() -> None:
+    from emofeat.backbones import create_backbone
+    from emofeat.finetune.model import small_head
+
+    def head_after(seed: int) -> torch.Tensor:
+        model, _ = create_backbone("tf_efficientnet_lite0", "random", num_classes=3)
+        small_head(model, seed)
+        return model.get_classifier().weight.detach().clone()
+
+    assert torch.equal(head_after(1), head_after(1))
+    assert not torch.equal(head_after(0), head_after(1))
+    assert head_after(2).std() < 0.02

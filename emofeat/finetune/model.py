@@ -50,14 +50,15 @@ def _frozen_modules(model: nn.Module) -> list[nn.Module]:
     return out
 
 
-def _small_head(model: nn.Module) -> None:
-    """Start the new classifier near zero: timm's EfficientNet init (uniform 1/sqrt(classes))
-    gives logits in the tens for few classes, and a first loss far above log(K)."""
+def small_head(model: nn.Module, seed: int) -> None:
+    """Start the new classifier near zero, drawn from ``seed``: timm's EfficientNet init
+    (uniform 1/sqrt(classes)) gives logits in the tens for few classes, and a first loss far
+    above log(K)."""
     head = model.get_classifier()
     for module in head.modules() if isinstance(head, nn.Module) else ():
         if isinstance(module, nn.Linear):
             with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(0)
+                torch.manual_seed(seed)
                 nn.init.normal_(module.weight, std=0.01)
             nn.init.zeros_(module.bias)
 
@@ -103,7 +104,7 @@ def build(config: FinetuneConfig, task: Task, y_train: np.ndarray, device: torch
 
     model, weights = create_backbone(config.backbone, config.weights,
                                      num_classes=task.n_classes, seed=config.seed)
-    _small_head(model)
+    small_head(model, config.seed)
     if config.freeze_until:
         freeze_until(model, config.freeze_until)
     model = model.to(device)
