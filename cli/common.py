@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,8 +29,22 @@ from typer.core import TyperGroup
 
 from emofeat.errors import EmofeatError
 
-out = Console()
-err = Console(stderr=True)
+#: Wider than any table or summary line we print: where output goes to a file or a pipe,
+#: lines keep their natural width instead of Rich's 80 columns.
+NATURAL_WIDTH = 240
+
+
+def console(stderr: bool = False) -> Console:
+    """A console that never breaks a line mid-phrase: text is soft-wrapped (the terminal
+    wraps it, if anything), and off a terminal tables get their natural width."""
+    con = Console(stderr=stderr, soft_wrap=True)
+    if not con.is_terminal and "COLUMNS" not in os.environ:
+        con.width = NATURAL_WIDTH
+    return con
+
+
+out = console()
+err = console(stderr=True)
 
 
 class EmofeatGroup(TyperGroup):
@@ -45,10 +60,17 @@ class EmofeatGroup(TyperGroup):
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
+    """Log lines on stderr: Rich's layout on a terminal, plain lines in files and pipes."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
-    handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False,
-                          markup=False, rich_tracebacks=False)
-    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+    handler: logging.Handler
+    if err.is_terminal:
+        handler = RichHandler(console=err, show_time=False, show_path=False, markup=False,
+                              rich_tracebacks=False)
+        fmt = "%(message)s"
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)-8s %(message)s"
+    logging.basicConfig(level=level, handlers=[handler], format=fmt, force=True)
     for noisy in ("PIL", "matplotlib", "h5py", "timm"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 

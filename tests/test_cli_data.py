@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +86,20 @@ def test_root_help_shows_flags_without_types() -> None:
     text = run("--help").stdout
     assert "<bool>" not in text and "<int>" not in text
     assert "--quiet" in text and "--verbose" in text
+
+
+def test_piped_output_keeps_long_lines_whole(tmp_path: Path) -> None:
+    """Off a terminal, summaries are not broken at Rich's 80 columns (nor padded)."""
+    import subprocess
+    import sys
+
+    long_line = "valence: fine-tuned 0.838 | frozen ImageNet features 0.863 | frozen " \
+                "random-init features 0.713 | hand-crafted colour 0.762 | majority class 0.500"
+    code = ("from emofeat.cli.common import out, setup_logging; import logging; "
+            f"setup_logging(0, False); out.print({long_line!r}); "
+            "logging.getLogger('x').info('a log line')")
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, env=env)
+    assert result.stdout == long_line + "\n"
+    assert result.stderr == "INFO     a log line\n"
