@@ -177,3 +177,25 @@ def test_probe_reports_strides(lite0: torch.nn.Module) -> None:
     assert (infos["blocks.3"].channels, infos["blocks.3"].stride) == (80, 16)
     assert (infos["bn2"].channels, infos["bn2"].stride) == (1280, 32)
     assert "classifier" not in infos
+
+
+def test_token_outputs_pool_the_patch_tokens_only() -> None:
+    """A ViT's class and register tokens are not averaged into its layer features."""
+    import timm
+
+    from emofeat.backbones import tap
+    from emofeat.backbones.layers import prefix_tokens
+
+    model = timm.create_model("vit_tiny_patch16_224", pretrained=False, img_size=32,
+                              reg_tokens=2, no_embed_class=True).eval()
+    assert prefix_tokens(model) == 3
+    seen: dict[str, torch.Tensor] = {}
+    handle = model.blocks[0].register_forward_hook(lambda m, i, o: seen.update(out=o))
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode(), tap(model, ["blocks.0"], "avg") as pooled:
+        model(x)
+    handle.remove()
+    tokens = seen["out"]
+    assert tokens.shape == (2, 3 + 4, 192)
+    assert torch.allclose(pooled["blocks.0"], tokens[:, 3:].mean(1), atol=1e-6)
+    assert not torch.allclose(pooled["blocks.0"], tokens.mean(1), atol=1e-4)

@@ -56,6 +56,12 @@ def _is_nhwc(model: nn.Module) -> bool:
     return str(getattr(model, "output_fmt", "NCHW")) == "NHWC"
 
 
+def prefix_tokens(model: nn.Module) -> int:
+    """Class and register tokens ahead of the patch tokens (timm's ``num_prefix_tokens``):
+    token outputs are pooled over the patch tokens alone. 0 for CNNs."""
+    return int(getattr(model, "num_prefix_tokens", 0) or 0)
+
+
 @torch.inference_mode()
 def probe_layers(model: nn.Module, input_size: Sequence[int],
                  names: Sequence[str] | None = None) -> list[LayerInfo]:
@@ -123,16 +129,21 @@ def tap(model: nn.Module, layers: Sequence[str], pooling: str = "avg"
         ) -> Iterator[dict[str, torch.Tensor]]:
     """Forward hooks that pool each named layer's output into the yielded dict.
 
-    Hooks are registered on entry and removed on exit, whatever happens in between.
+    Token outputs (N, L, C) are pooled over the patch tokens only: the class and register
+    tokens (:func:`prefix_tokens`) are left out. Hooks are registered on entry and removed on
+    exit, whatever happens in between.
     """
     if pooling not in POOLINGS:
         raise EmofeatError(f"unknown pooling '{pooling}'; valid: {', '.join(POOLINGS)}")
     modules = dict(model.named_modules())
     nhwc = _is_nhwc(model)
+    skip = prefix_tokens(model)
     outputs: dict[str, torch.Tensor] = {}
 
     def hook(name: str) -> Callable:
         def fn(_m: nn.Module, _i: Any, output: torch.Tensor) -> None:
+            if skip and output.ndim == 3:
+                output = output[:, skip:]
             outputs[name] = pool(output, pooling, nhwc=nhwc)
         return fn
 
