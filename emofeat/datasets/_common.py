@@ -59,6 +59,16 @@ def child_dir(folder: Path, name: str) -> Path | None:
     return path if path is not None and path.is_dir() else None
 
 
+def annotation_and_images(root: Path, annotation: str, images: str = "images"
+                          ) -> tuple[Path, Path] | None:
+    """The annotation file and image folder of a release laid out as ``root/<annotation>`` +
+    ``root/<images>/`` (either name matched exactly, else ignoring case); None if absent."""
+    if not root.is_dir():
+        return None
+    found = child_file(root, annotation), child_dir(root, images)
+    return (found[0], found[1]) if found[0] is not None and found[1] is not None else None
+
+
 def read_text(path: Path) -> str:
     """A text annotation file: UTF-8 (with or without BOM), else Windows-1252 (old releases)."""
     data = path.read_bytes()

@@ -20,8 +20,7 @@ from pathlib import Path
 from emofeat.datasets._common import (
     LISTED_MISSING,
     UNLISTED,
-    child_dir,
-    child_file,
+    annotation_and_images,
     image_id,
     image_ids_under,
     numbered_lines,
@@ -59,20 +58,16 @@ class Emotion6Reader:
 
     @staticmethod
     def detect(root: Path) -> bool:
-        return (
-            root.is_dir()
-            and child_file(root, GROUND_TRUTH) is not None
-            and child_dir(root, IMAGES) is not None
-        )
+        return annotation_and_images(root, GROUND_TRUTH, IMAGES) is not None
 
     @staticmethod
     def read(root: Path, min_agree: int | None = None) -> Manifest:
         refuse_min_agree("emotion6", min_agree)
-        truth = child_file(root, GROUND_TRUTH)
-        images = child_dir(root, IMAGES)
-        if truth is None or images is None:
+        parts = annotation_and_images(root, GROUND_TRUTH, IMAGES)
+        if parts is None:
             raise EmofeatError(f"{root} is not an Emotion6 release: needs {GROUND_TRUTH} "
                                f"and {IMAGES}/")
+        truth, images = parts
         prefix = images.name
         rows: list[tuple[str, str]] = []
         columns: dict[str, list[float]] = {

@@ -25,8 +25,7 @@ from pathlib import Path
 from emofeat.datasets._common import (
     LISTED_MISSING,
     UNLISTED,
-    child_dir,
-    child_file,
+    annotation_and_images,
     image_id,
     image_ids_under,
     parse_float,
@@ -59,19 +58,15 @@ class OasisReader:
 
     @staticmethod
     def detect(root: Path) -> bool:
-        return (
-            root.is_dir()
-            and child_file(root, RATINGS) is not None
-            and child_dir(root, IMAGES) is not None
-        )
+        return annotation_and_images(root, RATINGS, IMAGES) is not None
 
     @staticmethod
     def read(root: Path, min_agree: int | None = None) -> Manifest:
         refuse_min_agree("oasis", min_agree)
-        ratings = child_file(root, RATINGS)
-        images = child_dir(root, IMAGES)
-        if ratings is None or images is None:
+        parts = annotation_and_images(root, RATINGS, IMAGES)
+        if parts is None:
             raise EmofeatError(f"{root} is not the OASIS release: needs {RATINGS} and {IMAGES}/")
+        ratings, images = parts
         try:
             table = list(csv.reader(io.StringIO(read_text(ratings))))
         except csv.Error as exc:
