@@ -363,6 +363,11 @@ def test_experiment_config_takes_rating_tasks_and_regressors() -> None:
     config.fit.tasks = ["valence_score"]
     with pytest.raises(EmofeatError, match=r"\[fit\]: model\(s\) logreg fit none"):
         check_config(config)
+    config.fit.models = ["ridge"]
+    with pytest.raises(EmofeatError, match=r"\[baselines\] colour_models: model\(s\) logreg"):
+        check_config(config)  # the default colour models are logreg and lightgbm
+    config.baselines.colour = False
+    check_config(config)
 
 
 def test_experiment_fits_rating_tasks_with_their_baselines(replica: Manifest,

@@ -85,6 +85,20 @@ def select_class_tasks(requested: Sequence[str]) -> list[str]:
     return select(requested, TASK_NAMES, "task", every=ALL_TASKS)
 
 
+def check_model_names(models: Sequence[str]) -> list[str]:
+    """``models`` as a list, each a classifier or a regressor (or just ``all``)."""
+    names = list(models)
+    if not names:
+        raise EmofeatError("no model given")
+    for name in names if names != ["all"] else []:
+        if not any(name in valid for valid in MODELS_BY_KIND.values()):
+            raise EmofeatError(f"unknown model '{name}'; valid models: "
+                               f"{', '.join(MODEL_NAMES)} (classifiers); "
+                               f"{', '.join(REGRESSOR_NAMES)} (regressors, for the rating "
+                               f"tasks {', '.join(SCORE_TASKS)})")
+    return names
+
+
 def plan_fits(models: Sequence[str], tasks: Sequence[str]) -> list[tuple[str, str]]:
     """The (model, task) pairs to fit: each task with the models asked for that fit its kind
     (``all``: every model of its kind), in task order, then model order.
@@ -93,16 +107,7 @@ def plan_fits(models: Sequence[str], tasks: Sequence[str]) -> list[tuple[str, st
     its kind and a model that fits none of the tasks are errors.
     """
     task_names = select_tasks(tasks)
-    names = list(models)
-    if not names:
-        raise EmofeatError("no model given")
-    if names != ["all"]:
-        for name in names:
-            if not any(name in valid for valid in MODELS_BY_KIND.values()):
-                raise EmofeatError(f"unknown model '{name}'; valid models: "
-                                   f"{', '.join(MODEL_NAMES)} (classifiers); "
-                                   f"{', '.join(REGRESSOR_NAMES)} (regressors, for the rating "
-                                   f"tasks {', '.join(SCORE_TASKS)})")
+    names = check_model_names(models)
     pairs = []
     for task in task_names:
         kind = task_kind(task)

@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from emofeat.classical.options import FitOptions, plan_fits, select_class_tasks
+from emofeat.classical.options import (
+    FitOptions,
+    check_model_names,
+    plan_fits,
+    select_class_tasks,
+)
 from emofeat.demo import DemoSpec
 from emofeat.errors import EmofeatError
 from emofeat.experiment.tables import from_table
@@ -175,9 +180,11 @@ def check_config(config: ExperimentConfig) -> None:
     with _section("[fit]"):
         config.fit.options()
         plan_fits(config.fit.models, config.fit.tasks)
-    if config.baselines.colour:
-        with _section("[baselines] colour_models"):
+    with _section("[baselines] colour_models"):
+        if config.baselines.colour:
             plan_fits(config.baselines.colour_models, config.fit.tasks)
+        else:
+            check_model_names(config.baselines.colour_models)
     if config.finetune.enabled:
         with _section("[finetune]"):
             config.finetune.check()
