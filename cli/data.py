@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
 
 from emofeat import splits as splits_mod
-from emofeat.datasets import FORMATS, load_manifest
+from emofeat.datasets import FORMATS, describe, load_manifest
 from emofeat.demo import DemoSpec, make_demo
+from emofeat.taxonomy import SCORE_TASKS
 
 from .common import new_app, out, print_json
 
@@ -66,36 +68,51 @@ def show_cmd(
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
     splits_file: Path | None = typer.Option(
-        None, "--splits", help="A splits.csv to count by; default: the default seeded split."
+        None, "--splits", help="A splits.csv to count by; default: the release's own split, "
+        f"else the default seeded split ({DEFAULT_SPLIT})."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
 ) -> None:
-    """Show the detected format and the images per class and split.
+    """Show the detected format, the images per class and split, the rating columns with
+    their ranges (rating regression tasks), other annotations, and what was left out.
 
-    Example: emofeat data show ./FI --json
+    Example: emofeat data show ./Emotion6 --json
     """
     manifest = load_manifest(data, fmt, min_agree)
     split = splits_mod.choose_split(manifest, splits_file)
-    by_class = split.counts_by_class(manifest)
+    info = describe(manifest, split)
+    info["split_source"] = str(splits_file) if splits_file else splits_mod.split_source(manifest)
     if as_json:
-        print_json({
-            "format": manifest.format,
-            "root": str(manifest.root),
-            "n_images": len(manifest),
-            "counts": manifest.counts(),
-            "dropped": dict(manifest.dropped),
-            "splits": by_class,
-            "split_source": str(splits_file) if splits_file else f"default ({DEFAULT_SPLIT})",
-        })
+        print_json(info)
         return
-    title = f"{data} — format {manifest.format}, {len(manifest)} images"
-    if manifest.format == "demo":
+    _show_tables(data, info)
+
+
+def _show_tables(data: Path, info: dict[str, Any]) -> None:
+    title = f"{data} — format {info['format']}, {info['n_images']} images"
+    if info["format"] == "demo":
         title += " (SYNTHETIC)"
+    split_names = list(info["split_counts"])
     table = Table(title=title)
-    for col in ("class", "images", *splits_mod.SPLIT_NAMES):
+    for col in ("class", "images", *split_names):
         table.add_column(col, justify="left" if col == "class" else "right")
-    for label, n in manifest.counts().items():
-        table.add_row(label, str(n), *(str(k) for k in by_class[label].values()))
+    for label, n in info["counts"].items():
+        table.add_row(label, str(n), *(str(info["splits"][label][s]) for s in split_names))
+    table.add_row("all", str(info["n_images"]), *(str(info["split_counts"][s])
+                                                  for s in split_names), style="bold")
     out.print(table)
-    for reason, n in manifest.dropped.items():
+    out.print(f"split: {info['split_source']}")
+    if info["ratings"]:
+        ratings = Table(title="numeric columns")
+        for col in ("column", "n", "min", "max", "mean", "task"):
+            ratings.add_column(col, justify="right" if col in ("n", "min", "max", "mean")
+                               else "left")
+        for name, st in info["ratings"].items():
+            ratings.add_row(name, str(st["n"]), *(f"{st[k]:.4g}" if k in st else "-"
+                                                  for k in ("min", "max", "mean")),
+                            "rating regression" if name in SCORE_TASKS else "")
+        out.print(ratings)
+    for name, st in info["attributes"].items():
+        out.print(f"attribute {name}: {st['annotated']} annotated, {st['distinct']} distinct")
+    for reason, n in info["dropped"].items():
         out.print(f"left out: {n} ({reason})")

@@ -140,6 +140,8 @@ def inspect_cmd(
         for la in rec.layers:
             out.print(f"  layer {la.name}: dim {la.dim}, channels {la.channels}, "
                       f"stride {la.stride}")
+        if rec.ratings is not None:
+            out.print(f"  ratings {', '.join(rec.ratings.columns)} (rating regression tasks)")
         if verify:
             out.print("  verify: " + ("all shards OK" if not problems else "; ".join(problems)))
     if problems:

@@ -1,4 +1,5 @@
-"""``emofeat fit`` and ``emofeat predict``: classical classifiers on stored features."""
+"""``emofeat fit`` and ``emofeat predict``: classical classifiers and rating regressors on
+stored features."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from emofeat.atomic import replacing
 from emofeat.classical.options import (
     CLASS_WEIGHTS,
     MODEL_NAMES,
+    REGRESSOR_NAMES,
     FitOptions,
+    plan_fits,
     select_layers,
-    select_models,
-    select_tasks,
 )
 from emofeat.device import DEVICES
-from emofeat.taxonomy import TASK_NAMES
+from emofeat.taxonomy import SCORE_TASKS, TASK_NAMES
 
 from .common import err, names, out
 
@@ -33,8 +34,11 @@ DEFAULTS = FitOptions()
 def fit_cmd(
     store_dir: Path = typer.Argument(..., metavar="STORE", help="A feature store."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory (or parent of runs)."),
-    model: str = typer.Option("logreg", help=f"{', '.join(MODEL_NAMES)}, a comma list, or all."),
-    task: str = typer.Option("emotion8", help=f"{', '.join(TASK_NAMES)}, a comma list, or "
+    model: str = typer.Option("logreg", help=f"Classifiers {', '.join(MODEL_NAMES)}; rating "
+                              f"regressors {', '.join(REGRESSOR_NAMES)}; a comma list, or all "
+                              "(every model of each task's kind)."),
+    task: str = typer.Option("emotion8", help=f"{', '.join(TASK_NAMES)}; rating regression "
+                             f"{', '.join(SCORE_TASKS)} (Emotion6, OASIS); a comma list, or "
                              "all (valence and emotion8)."),
     layer: str = typer.Option("", help="A store layer, a+b to concatenate, a comma list, or "
                               "all; default: the store's last layer."),
@@ -51,7 +55,8 @@ def fit_cmd(
                                 help="L2-normalise features first."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace complete runs."),
 ) -> None:
-    """Fit classifiers on stored features: search on val, refit on train+val, score test.
+    """Fit classifiers (or rating regressors) on stored features: search on val, refit on
+    train+val, score test. Rating tasks are tuned by MAE on val.
 
     Example: emofeat fit stores/irv2 --model svm --task valence --layer conv2d_7b --out runs/svm
     """
@@ -59,9 +64,10 @@ def fit_cmd(
     from emofeat.store import Store
 
     options = FitOptions(class_weight=class_weight, pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
-    models, tasks = select_models(names(model)), select_tasks(names(task))
+    models, tasks = names(model), names(task)
+    pairs = plan_fits(models, tasks)
     layers = select_layers(names(layer), Store.open(store_dir).layer_names)
-    with err.status(f"fitting {len(models) * len(tasks) * len(layers)} run(s)"):
+    with err.status(f"fitting {len(pairs) * len(layers)} run(s)"):
         fit_all(store_dir, models, tasks, layers, out_dir, splits_file=splits, grid=grid,
                 options=options, overwrite=overwrite, on_done=_report)
 
@@ -74,8 +80,12 @@ def _report(run_dir: Path, record: dict[str, Any] | None) -> None:
         return
     test = Run.open(run_dir).metrics()["test"]
     params = ", ".join(f"{k}={v}" for k, v in record["hyperparameters"].items())
-    out.print(f"{record['model']} {record['task']} {record['layer']}: test balanced acc "
-              f"{test['balanced_accuracy']:.3f}, acc {test['accuracy']:.3f} ({params}; "
+    if record.get("task_kind") == "regression":
+        r = "-" if test["pearson_r"] is None else f"{test['pearson_r']:.3f}"
+        scores = f"test r {r}, MAE {test['mae']:.3f}"
+    else:
+        scores = f"test balanced acc {test['balanced_accuracy']:.3f}, acc {test['accuracy']:.3f}"
+    out.print(f"{record['model']} {record['task']} {record['layer']}: {scores} ({params}; "
               f"{record['timings']['total_seconds']:.1f} s) -> {run_dir}")
 
 
@@ -86,7 +96,8 @@ def predict_cmd(
     batch_size: int = typer.Option(32, help="Images per batch."),
     device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
 ) -> None:
-    """Predict the emotion of images with a run's model (features re-extracted as stored).
+    """Predict the emotion (or, a rating task's run, the rating) of images with a run's
+    model (features re-extracted as stored).
 
     Example: emofeat predict runs/svm photos/ --out preds.csv
     """
@@ -98,9 +109,12 @@ def predict_cmd(
         out.print(f"predictions written to {out_csv}")
         return
     table = Table()
-    for col in ("image", "label", "score"):
+    for col in ("image", "label", "score") if classes else ("image", "rating"):
         table.add_column(col)
     for row in rows:
+        if not classes:
+            table.add_row(str(row.path), row.error if row.rating is None else f"{row.rating:.3f}")
+            continue
         top = f"{row.scores[row.label]:.3f}" if row.label else row.error
         table.add_row(str(row.path), row.label or "-", top)
     out.print(table)
@@ -109,6 +123,11 @@ def predict_cmd(
 def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> None:
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
+        if not classes:  # a rating task: the predicted rating, exactly
+            writer.writerow(["path", "rating", "error"])
+            writer.writerows([str(row.path), "" if row.rating is None else repr(row.rating),
+                              row.error] for row in rows)
+            return
         writer.writerow(["path", "label", *(f"score_{c}" for c in classes), "error"])
         for row in rows:
             writer.writerow([str(row.path), row.label or "",

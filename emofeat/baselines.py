@@ -1,11 +1,13 @@
 """Baselines that appear in reports like any other run (kind ``baseline``):
 
-- ``majority``: always the most frequent training class;
+- ``majority``: always the most frequent training class; for a rating task (``mean``) always
+  the mean rating of train+val (where the fitted models are refitted);
 - hand-crafted colour features, the classic affective-image features (Machajdik & Hanbury
   2010; Valdez & Mehrabian 1994): an HSV histogram, brightness / saturation / hue statistics,
   pleasure-arousal-dominance from brightness and saturation, colourfulness (Hasler &
   Süsstrunk 2003), contrast, edge density and grey-level entropy. They go into a feature
-  store of their own (layer ``colour``) and are fitted with the same classifiers.
+  store of their own (layer ``colour``, with the data set's ratings as any store) and are
+  fitted with the same classifiers and regressors.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from PIL import Image
 
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_device
+from emofeat.errors import EmofeatError
 from emofeat.extract import ExtractConfig, dataset_meta, fill_store
 from emofeat.loading import Progress
-from emofeat.runs import MajorityRun, Predictions, finish_run, prepare_run_dir
+from emofeat.ratings import rating_table
+from emofeat.runs import MajorityRun, Predictions, RatingPredictions, finish_run, prepare_run_dir
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.taxonomy import get_task
+from emofeat.taxonomy import SCORE_TASKS, get_task
 
 COLOUR_BACKBONE = "handcrafted-colour"
 COLOUR_LAYER = "colour"
@@ -102,8 +106,11 @@ def extract_colour(manifest: Manifest, out: str | Path, split: Split,
 
 def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
                  overwrite: bool = False) -> dict[str, Any]:
-    """Predict the most frequent training class for every image; scores are train priors."""
+    """Predict the most frequent training class for every image; scores are train priors.
+    A rating task: predict the mean rating of train+val (:func:`mean_run`)."""
     check_split_matches(split, manifest.ids, source="the split")
+    if task_name in SCORE_TASKS:
+        return mean_run(manifest, split, task_name, out, overwrite)
     task = get_task(task_name, manifest.labels)
     run_dir = prepare_run_dir(out, overwrite)
     y = task.encode(manifest.labels)
@@ -121,3 +128,36 @@ def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Pa
         task=task.name, splits_sha256=split.sha256, manifest_sha256=manifest.sha256,
         dataset_format=manifest.format, n={s: int(np.sum(in_split == s)) for s in SPLIT_NAMES})
     return finish_run(run_dir, record, preds, in_sample=("train",))
+
+
+def mean_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
+             overwrite: bool = False) -> dict[str, Any]:
+    """The baseline of a rating task: the mean rating of train+val for every image (images
+    without the rating are left out). Like the search of a fitted model, its val score
+    (``val_mae`` in the hyperparameters) is that of the train mean on val."""
+    check_split_matches(split, manifest.ids, source="the split")
+    table = rating_table(manifest)
+    if task_name not in table:
+        raise EmofeatError(f"the data set ({manifest.format}) has no rating '{task_name}'")
+    y = table[task_name]
+    in_split = np.array([split.assignment[i] for i in manifest.ids])
+    rated = np.isfinite(y)
+    fitted_on = rated & np.isin(in_split, ("train", "val"))
+    if not fitted_on.any():
+        raise EmofeatError(f"no train or val image has a '{task_name}' rating")
+    run_dir = prepare_run_dir(out, overwrite)
+    mean = float(y[fitted_on].mean())
+    train, val = rated & (in_split == "train"), rated & (in_split == "val")
+    honest = {"val_mae": round(float(np.abs(y[val] - y[train].mean()).mean()), 6)} \
+        if train.any() and val.any() else {}
+    order = [i for s in SPLIT_NAMES for i in np.flatnonzero((in_split == s) & rated)]
+    preds = RatingPredictions(
+        ids=[manifest.ids[i] for i in order], splits=[str(in_split[i]) for i in order],
+        y_true=y[order], y_pred=np.full(len(order), mean))
+    record = MajorityRun(
+        model="mean", model_summary=f"always {mean:.3f} (the mean rating of train+val)",
+        task=task_name, hyperparameters={"mean": round(mean, 6), **honest},
+        splits_sha256=split.sha256, manifest_sha256=manifest.sha256,
+        dataset_format=manifest.format, score_kind="rating",
+        n={s: int(np.sum((in_split == s) & rated)) for s in SPLIT_NAMES})
+    return finish_run(run_dir, record, preds, in_sample=("train", "val"))

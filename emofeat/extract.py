@@ -41,6 +41,7 @@ from emofeat.loading import (
     worker_init,
 )
 from emofeat.provenance import versions
+from emofeat.ratings import rating_table, ratings_info
 from emofeat.splits import Split, check_split_matches, make_split
 from emofeat.store import StoreWriter, open_for_writing
 
@@ -74,9 +75,11 @@ class _ShardBuffer:
 
 def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
                  min_agree: int | None) -> dict[str, Any]:
-    """store.json fields every store has, whatever computes its features."""
+    """store.json fields every store has, whatever computes its features (``ratings`` only
+    where the data set has rating columns)."""
     from emofeat.store import FORMAT_VERSION, STORE_FORMAT
 
+    ratings = ratings_info(manifest)
     return {
         "format": STORE_FORMAT,
         "format_version": FORMAT_VERSION,
@@ -86,6 +89,7 @@ def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
                     "manifest_sha256": manifest.sha256, "min_agree": min_agree},
         "dataset_root": str(manifest.root.resolve()),
         "splits_sha256": split.sha256,
+        **({"ratings": ratings} if ratings else {}),
         "versions": versions(),
     }
 
@@ -236,6 +240,7 @@ class _Engine:
         self.writes: deque[Future[None]] = deque()
         self.done = 0
         self.total = 0
+        self.ratings = rating_table(manifest) if writer.record.ratings is not None else {}
 
     def run(self, loader: DataLoader, source: Any, pending: Sequence[int]) -> None:
         self.shard_of_row = {row: idx for idx in pending for row in self.writer.ranges[idx]}
@@ -275,13 +280,14 @@ class _Engine:
             while len(self.writes) >= self.MAX_WAITING_WRITES:
                 self.writes.popleft().result()
             self.writes.append(self.pool.submit(_flush, self.writer, self.manifest, index,
-                                                self.buffers.pop(index)))
+                                                self.buffers.pop(index), self.ratings))
         self.done += len(rows)
         if self.progress is not None:
             self.progress(self.done, self.total)
 
 
-def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer) -> None:
+def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer,
+           ratings: dict[str, np.ndarray]) -> None:
     dims = {layer.name: layer.dim for layer in writer.record.layers}
     writer.write_shard(
         index,
@@ -290,4 +296,5 @@ def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffe
         features={n: (np.concatenate(buf.features[n]) if buf.features.get(n)
                       else np.zeros((0, dims[n]), np.float32)) for n in dims},
         failed=sorted((manifest.ids[r], why) for r, why in buf.failed),
+        ratings={c: values[buf.rows] for c, values in ratings.items()},
     )

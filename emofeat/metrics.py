@@ -1,4 +1,5 @@
-"""Classification metrics computed from predictions: the numbers every report shows."""
+"""Classification and rating-regression metrics computed from predictions: the numbers every
+report shows."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from sklearn.metrics import (
 )
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
+#: Rating regression: Pearson r, Spearman rho, mean absolute error, coefficient of
+#: determination. r and rho are None (null in JSON) where either side is constant.
+REGRESSION_HEADLINE = ("pearson_r", "spearman_rho", "mae", "r2")
 
 
 def _round(x: float) -> float:
@@ -66,6 +70,36 @@ def classification_metrics(
 
 def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(balanced_accuracy_score(y_true, y_pred))
+
+
+def _correlation(kind: str, y_true: np.ndarray, y_pred: np.ndarray) -> float | None:
+    """scipy's Pearson r or Spearman rho; None where it is undefined (a constant side)."""
+    from scipy.stats import pearsonr, spearmanr
+
+    if y_true.size < 2 or np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        return None
+    fn = pearsonr if kind == "pearson" else spearmanr
+    return _round(fn(y_true, y_pred).statistic)
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    """Pearson r and Spearman rho (scipy), MAE and R^2 (scikit-learn) of predicted ratings;
+    also the mean rating and mean prediction."""
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.size == 0:
+        return {"n": 0}
+    return {
+        "n": int(y_true.size),
+        "pearson_r": _correlation("pearson", y_true, y_pred),
+        "spearman_rho": _correlation("spearman", y_true, y_pred),
+        "mae": _round(mean_absolute_error(y_true, y_pred)),
+        "r2": _round(r2_score(y_true, y_pred)) if y_true.size > 1 else None,
+        "mean_true": _round(y_true.mean()),
+        "mean_pred": _round(y_pred.mean()),
+    }
 
 
 # --------------------------------------------------------------------------- uncertainty
@@ -134,6 +168,27 @@ def bootstrap_distribution(y_true: np.ndarray, y_pred: np.ndarray, n_classes: in
     if n_classes == 2 and scores is not None:
         out["roc_auc"] = weighted_auc(y_true, positive_score(scores), counts)
     return out
+
+
+def bootstrap_regression(y_true: np.ndarray, y_pred: np.ndarray, counts: np.ndarray
+                         ) -> dict[str, np.ndarray]:
+    """Pearson r and MAE of every resample, as count-weighted sums (r is NaN where a
+    resample, or the whole test set, is constant on either side)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    w = counts.astype(np.float64)
+    n = w.sum(axis=1)
+    mae = w @ np.abs(y_pred - y_true) / n
+    if np.ptp(y_true) == 0 or np.ptp(y_pred) == 0:
+        return {"pearson_r": np.full(len(w), np.nan), "mae": mae}
+    x, y = y_pred - y_pred.mean(), y_true - y_true.mean()  # centred: less cancellation
+    mx, my = w @ x / n, w @ y / n
+    sxy = w @ (x * y) / n - mx * my
+    sxx = np.maximum(w @ (x * x) / n - mx * mx, 0.0)
+    syy = np.maximum(w @ (y * y) / n - my * my, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.clip(sxy / np.sqrt(sxx * syy), -1.0, 1.0)
+    return {"pearson_r": np.where((sxx > 1e-12) & (syy > 1e-12), r, np.nan), "mae": mae}
 
 
 def percentile_ci(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:

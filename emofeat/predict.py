@@ -1,4 +1,5 @@
-"""Apply a fitted or fine-tuned run to new images: same backbone, layers and preprocessing."""
+"""Apply a fitted or fine-tuned run to new images: same backbone, layers and preprocessing.
+A run of a rating task predicts a rating per image (its classes are empty)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,8 @@ from emofeat.loading import ImageDataset, collate
 from emofeat.paths import gather
 from emofeat.runs import FeatureRun, FinetuneRun, Run
 
-Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]  # images -> (y_pred, scores)
+# images -> (y_pred, scores); a rating task: (ratings, no scores)
+Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,9 @@ def _classical(run: Run, device: torch.device) -> Predictor:
     from emofeat.classical import load_model, scores_of
 
     assert isinstance(run.record, FeatureRun)  # kind "classical"
-    feats = run.record.features
-    model = load_model({e.file: run.model_path(e.file) for e in run.record.model_files})
+    feats, regression = run.record.features, run.record.is_regression
+    model = load_model({e.file: run.model_path(e.file) for e in run.record.model_files},
+                       regression=regression)
     backbone = backbone_from_record(feats.backbone, feats.weights)
     order = list(feats.layer_order)
     extractor = FeatureModel(backbone, order, feats.pooling, device, feats.precision,
@@ -45,6 +48,8 @@ def _classical(run: Run, device: torch.device) -> Predictor:
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         pooled = extractor(images)
         X = np.concatenate([pooled[n].astype(dtype).astype(np.float32) for n in order], axis=1)
+        if regression:
+            return np.asarray(model.predict(X), dtype=np.float64), np.zeros((len(X), 0))
         return np.asarray(model.predict(X)), scores_of(model, X)
 
     return Predictor(run.classes, feats.data_config, score)
@@ -90,9 +95,10 @@ def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
 @dataclass(frozen=True)
 class PredictedImage:
     path: Path
-    label: str | None  # None when the image could not be read
+    label: str | None  # None when the image could not be read, or for a rating task
     scores: dict[str, float]
     error: str = ""
+    rating: float | None = None  # a rating task's prediction
 
 
 def predict_images(
@@ -103,6 +109,7 @@ def predict_images(
     workers: int = 0,
 ) -> tuple[tuple[str, ...], Iterator[PredictedImage]]:
     """The run's classes, and a prediction per image, batch by batch (memory stays flat).
+    A run of a rating task has no classes and predicts ``rating``.
 
     Unreadable images come back with ``label=None`` and the reason. Bad arguments (a missing
     path, a run that cannot predict) raise before anything is computed.
@@ -122,6 +129,9 @@ def _stream(loader: DataLoader, paths: Sequence[Path], predictor: Predictor
         if batch["images"] is not None:
             y_pred, scores = predictor.score(batch["images"])
             for k, row in enumerate(batch["rows"]):
+                if not predictor.classes:
+                    results[row] = PredictedImage(paths[row], None, {}, rating=float(y_pred[k]))
+                    continue
                 results[row] = PredictedImage(
                     paths[row], predictor.classes[int(y_pred[k])],
                     {c: float(scores[k, j]) for j, c in enumerate(predictor.classes)})

@@ -71,6 +71,7 @@ class Task:
 
     name: str
     classes: tuple[str, ...]
+    kind: str = "classification"
 
     @property
     def n_classes(self) -> int:
@@ -102,12 +103,33 @@ class Task:
 
 
 TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
-#: Regression targets, read from a manifest's extra columns of the same name (Emotion6 and
-#: OASIS have them). Named here for the readers; no classifier fits them yet.
+#: Rating regression tasks: the target is the manifest's extra column of the same name
+#: (Emotion6: 1-9, OASIS: 1-7), recorded in a feature store at extraction.
 SCORE_TASKS: tuple[str, ...] = ("valence_score", "arousal_score")
+#: What a task predicts: a class (``TASK_NAMES``) or a rating (``SCORE_TASKS``).
+TASK_KINDS: tuple[str, ...] = ("classification", "regression")
 
 #: What "all tasks" means: the two tasks on Mikels' emotions (``label`` is a dataset's own).
 ALL_TASKS: tuple[str, ...] = ("valence", "emotion8")
+
+
+@dataclass(frozen=True)
+class RatingTask:
+    """A rating regression task: predict the value of the rating column ``name``."""
+
+    name: str
+    classes: tuple[str, ...] = ()  # none: the target is a number
+    kind: str = "regression"
+
+
+def task_kind(name: str) -> str:
+    """``regression`` for the rating tasks, ``classification`` for every other task."""
+    return "regression" if name in SCORE_TASKS else "classification"
+
+
+def make_task(name: str, labels: Sequence[str] | None = None) -> Task | RatingTask:
+    """A classification task (:func:`get_task`) or a rating task, by name."""
+    return RatingTask(name) if name in SCORE_TASKS else get_task(name, labels)
 
 
 def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
@@ -124,8 +146,13 @@ def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
         if labels is None:
             raise EmofeatError("task 'label' needs the dataset's labels")
         task = Task("label", tuple(sorted({normalise_label(lab) for lab in labels})))
+    elif name in SCORE_TASKS:
+        raise EmofeatError(f"'{name}' is a rating regression task; only `emofeat fit` (models "
+                           "ridge, svr, lightgbm) predicts ratings, classifiers need one of "
+                           f"{', '.join(TASK_NAMES)}")
     else:
-        raise EmofeatError(f"unknown task '{name}'; valid tasks: {', '.join(TASK_NAMES)}")
+        raise EmofeatError(f"unknown task '{name}'; valid tasks: "
+                           f"{', '.join((*TASK_NAMES, *SCORE_TASKS))}")
     if labels is not None:
         _check_labels(task, labels)
     return task

@@ -1,13 +1,15 @@
-"""Classical classifiers on stored features: a registry of scikit-learn Pipelines, a search
-on the validation split, a refit on train+val, and persistence that never unpickles.
+"""Classical classifiers and rating regressors on stored features: registries of scikit-learn
+Pipelines, a search on the validation split, a refit on train+val, and persistence that
+never unpickles.
 
 The protocol is clip_benchmark's linear probe: every candidate of a declared grid is fitted on
-``train`` and scored on ``val`` by balanced accuracy; the best is refitted on ``train+val``
-and scored once on ``test``. ``test`` plays no part in any choice.
+``train`` and scored on ``val`` by balanced accuracy (a rating task: by MAE); the best is
+refitted on ``train+val`` and scored once on ``test``. ``test`` plays no part in any choice.
 
-Modules: ``options`` (names and FitOptions, no scikit-learn), ``estimators`` (the registry),
-``search``, ``persist``, ``run``. Names from the scikit-learn modules are imported lazily, so
-that ``from emofeat.classical import FitOptions`` does not import scikit-learn.
+Modules: ``options`` (names and FitOptions, no scikit-learn), ``estimators`` (the
+registries), ``criteria`` (val scores per kind of task), ``search``, ``persist``, ``run``.
+Names from the scikit-learn modules are imported lazily, so that ``from emofeat.classical
+import FitOptions`` does not import scikit-learn.
 """
 
 from __future__ import annotations
@@ -18,8 +20,11 @@ from typing import TYPE_CHECKING, Any
 from emofeat.classical.options import (
     CLASS_WEIGHTS,
     MODEL_NAMES,
+    REGRESSOR_NAMES,
     FitOptions,
+    plan_fits,
     select,
+    select_class_tasks,
     select_layers,
     select_models,
     select_tasks,
@@ -28,12 +33,18 @@ from emofeat.classical.options import (
 if TYPE_CHECKING:
     from emofeat.classical.estimators import (
         ESTIMATORS,
+        REGRESSORS,
         EstimatorSpec,
         build_pipeline,
         get_spec,
         parse_grid,
     )
-    from emofeat.classical.persist import BoosterClassifier, load_model, save_model
+    from emofeat.classical.persist import (
+        BoosterClassifier,
+        BoosterRegressor,
+        load_model,
+        save_model,
+    )
     from emofeat.classical.search import (
         FittedRun,
         SearchResult,
@@ -43,9 +54,9 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    **dict.fromkeys(("ESTIMATORS", "EstimatorSpec", "build_pipeline", "get_spec", "parse_grid"),
-                    "emofeat.classical.estimators"),
-    **dict.fromkeys(("BoosterClassifier", "load_model", "save_model"),
+    **dict.fromkeys(("ESTIMATORS", "REGRESSORS", "EstimatorSpec", "build_pipeline", "get_spec",
+                     "parse_grid"), "emofeat.classical.estimators"),
+    **dict.fromkeys(("BoosterClassifier", "BoosterRegressor", "load_model", "save_model"),
                     "emofeat.classical.persist"),
     **dict.fromkeys(("FittedRun", "SearchResult", "SplitData", "fit_and_search", "scores_of"),
                     "emofeat.classical.search"),
@@ -55,7 +66,10 @@ __all__ = [
     "CLASS_WEIGHTS",
     "ESTIMATORS",
     "MODEL_NAMES",
+    "REGRESSORS",
+    "REGRESSOR_NAMES",
     "BoosterClassifier",
+    "BoosterRegressor",
     "EstimatorSpec",
     "FitOptions",
     "FittedRun",
@@ -66,9 +80,11 @@ __all__ = [
     "get_spec",
     "load_model",
     "parse_grid",
+    "plan_fits",
     "save_model",
     "scores_of",
     "select",
+    "select_class_tasks",
     "select_layers",
     "select_models",
     "select_tasks",

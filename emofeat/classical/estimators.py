@@ -1,4 +1,6 @@
-"""The estimator registry: each family is a scikit-learn Pipeline with a declared grid."""
+"""The estimator registries: each family is a scikit-learn Pipeline with a declared grid;
+:data:`ESTIMATORS` are the classifiers, :data:`REGRESSORS` the regressors of the rating
+tasks."""
 
 from __future__ import annotations
 
@@ -8,10 +10,10 @@ from typing import Any
 
 from sklearn.base import BaseEstimator
 from sklearn.decomposition import PCA
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import Normalizer, StandardScaler
-from sklearn.svm import SVC, LinearSVC
+from sklearn.svm import SVC, SVR, LinearSVC
 
 from emofeat.classical.options import FitOptions, select_models
 from emofeat.errors import EmofeatError
@@ -21,6 +23,12 @@ def _lightgbm(**params: Any) -> BaseEstimator:
     from lightgbm import LGBMClassifier
 
     return LGBMClassifier(**params)
+
+
+def _lightgbm_regressor(**params: Any) -> BaseEstimator:
+    from lightgbm import LGBMRegressor
+
+    return LGBMRegressor(**params)
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class EstimatorSpec:
     seed_param: str | None = "random_state"
     jobs_param: str | None = None
     summary: str = ""
+    kind: str = "classification"  # or "regression" (no class weights, scores "rating")
 
 
 ESTIMATORS: dict[str, EstimatorSpec] = {
@@ -68,13 +77,40 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
 }
 
 
-def get_spec(name: str) -> EstimatorSpec:
-    return ESTIMATORS[select_models([name])[0]]
+_LIGHTGBM = ESTIMATORS["lightgbm"].fixed
+
+REGRESSORS: dict[str, EstimatorSpec] = {
+    s.name: s
+    for s in (
+        EstimatorSpec(
+            "ridge", Ridge, {}, {"alpha": [0.1, 1.0, 10.0, 100.0, 1000.0, 10000.0]},
+            scores="rating", kind="regression",
+            summary="StandardScaler -> Ridge (L2-regularised least squares)"),
+        EstimatorSpec(
+            "svr", SVR, {"kernel": "rbf", "cache_size": 1000, "epsilon": 0.1},
+            {"C": [0.1, 1.0, 10.0]}, pca=256, scores="rating", seed_param=None,
+            kind="regression", summary="StandardScaler -> PCA(256) -> SVR(rbf)"),
+        EstimatorSpec(
+            "lightgbm", _lightgbm_regressor, _LIGHTGBM, {"num_leaves": [15, 31],
+                                                         "learning_rate": [0.1]},
+            scale=False, early_stopping=True, jobs_param="n_jobs", scores="rating",
+            kind="regression",
+            summary="LGBMRegressor, column subsampling 0.3, early stopping on val"),
+    )
+}
+REGISTRIES: dict[str, dict[str, EstimatorSpec]] = {"classification": ESTIMATORS,
+                                                   "regression": REGRESSORS}
+
+
+def get_spec(name: str, kind: str = "classification") -> EstimatorSpec:
+    """A classifier (default) or, with ``kind="regression"``, a regressor by name."""
+    return REGISTRIES[kind][select_models([name], kind)[0]]
 
 
 def build_pipeline(spec: EstimatorSpec, params: Mapping[str, Any], options: FitOptions,
                    inner_jobs: int = 1) -> Pipeline:
-    """[Normalizer] -> [StandardScaler] -> [PCA] -> classifier, as one sklearn Pipeline."""
+    """[Normalizer] -> [StandardScaler] -> [PCA] -> classifier or regressor, as one sklearn
+    Pipeline (the last step is named ``clf`` either way)."""
     steps: list[tuple[str, Any]] = []
     if options.l2norm:
         steps.append(("l2norm", Normalizer()))
@@ -83,7 +119,9 @@ def build_pipeline(spec: EstimatorSpec, params: Mapping[str, Any], options: FitO
     pca = spec.pca if options.pca is None else (options.pca or None)
     if pca:
         steps.append(("pca", PCA(n_components=pca, random_state=options.seed)))
-    kwargs = {**spec.fixed, **params, "class_weight": options.class_weight}
+    kwargs = {**spec.fixed, **params}
+    if spec.kind == "classification":
+        kwargs["class_weight"] = options.class_weight
     if spec.seed_param:
         kwargs[spec.seed_param] = options.seed
     if spec.jobs_param:

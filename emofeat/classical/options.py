@@ -1,8 +1,12 @@
 """What to fit and how: model and task names, ``all``, and :class:`FitOptions`.
 
 No scikit-learn here, so the CLI and config parsing can check these before anything heavy
-is imported. The registry itself is :mod:`emofeat.classical.estimators` (a test keeps its
-names equal to :data:`MODEL_NAMES`).
+is imported. The registries themselves are in :mod:`emofeat.classical.estimators` (a test
+keeps their names equal to :data:`MODEL_NAMES` and :data:`REGRESSOR_NAMES`).
+
+Classification tasks are fitted with classifiers, the rating tasks (``valence_score``,
+``arousal_score``) with regressors; ``lightgbm`` names one of each. :func:`plan_fits` pairs
+the models asked for with the tasks asked for.
 """
 
 from __future__ import annotations
@@ -11,9 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from emofeat.errors import EmofeatError
-from emofeat.taxonomy import ALL_TASKS, TASK_NAMES
+from emofeat.taxonomy import ALL_TASKS, SCORE_TASKS, TASK_NAMES, task_kind
 
+#: The classifiers (classification tasks).
 MODEL_NAMES: tuple[str, ...] = ("logreg", "svm", "svm-rbf", "lightgbm")
+#: The regressors (rating tasks).
+REGRESSOR_NAMES: tuple[str, ...] = ("ridge", "svr", "lightgbm")
+MODELS_BY_KIND: dict[str, tuple[str, ...]] = {"classification": MODEL_NAMES,
+                                              "regression": REGRESSOR_NAMES}
 #: How users spell class weighting (CLI and config files); ``none`` is stored as None.
 CLASS_WEIGHTS: tuple[str, ...] = ("balanced", "none")
 
@@ -56,14 +65,64 @@ def select(requested: Sequence[str], valid: Sequence[str], what: str,
     return names
 
 
-def select_models(requested: Sequence[str]) -> list[str]:
-    """Model names; ``all`` is every model of the registry."""
-    return select(requested, MODEL_NAMES, "model")
+def select_models(requested: Sequence[str], kind: str = "classification") -> list[str]:
+    """Model names of one kind (classifiers by default); ``all`` is every one of them."""
+    return select(requested, MODELS_BY_KIND[kind],
+                  "model" if kind == "classification" else "regressor")
 
 
 def select_tasks(requested: Sequence[str]) -> list[str]:
-    """Task names; ``all`` is valence and emotion8."""
+    """Task names, classification or rating tasks; ``all`` is valence and emotion8."""
+    return select(requested, (*TASK_NAMES, *SCORE_TASKS), "task", every=ALL_TASKS)
+
+
+def select_class_tasks(requested: Sequence[str]) -> list[str]:
+    """Classification task names only (fine-tuning predicts classes)."""
+    for name in requested:
+        if name in SCORE_TASKS:
+            raise EmofeatError(f"'{name}' is a rating regression task, which only `emofeat "
+                               f"fit` does; tasks here: {', '.join(TASK_NAMES)}")
     return select(requested, TASK_NAMES, "task", every=ALL_TASKS)
+
+
+def check_model_names(models: Sequence[str]) -> list[str]:
+    """``models`` as a list, each a classifier or a regressor (or just ``all``)."""
+    names = list(models)
+    if not names:
+        raise EmofeatError("no model given")
+    for name in names if names != ["all"] else []:
+        if not any(name in valid for valid in MODELS_BY_KIND.values()):
+            raise EmofeatError(f"unknown model '{name}'; valid models: "
+                               f"{', '.join(MODEL_NAMES)} (classifiers); "
+                               f"{', '.join(REGRESSOR_NAMES)} (regressors, for the rating "
+                               f"tasks {', '.join(SCORE_TASKS)})")
+    return names
+
+
+def plan_fits(models: Sequence[str], tasks: Sequence[str]) -> list[tuple[str, str]]:
+    """The (model, task) pairs to fit: each task with the models asked for that fit its kind
+    (``all``: every model of its kind), in task order, then model order.
+
+    A model that is neither a classifier nor a regressor, a task left without a model of
+    its kind and a model that fits none of the tasks are errors.
+    """
+    task_names = select_tasks(tasks)
+    names = check_model_names(models)
+    pairs = []
+    for task in task_names:
+        kind = task_kind(task)
+        fitting = list(MODELS_BY_KIND[kind]) if names == ["all"] else \
+            [m for m in names if m in MODELS_BY_KIND[kind]]
+        if not fitting:
+            what = "a regressor" if kind == "regression" else "a classifier"
+            raise EmofeatError(f"task '{task}' needs {what} "
+                               f"({', '.join(MODELS_BY_KIND[kind])}); got {', '.join(names)}")
+        pairs += [(m, task) for m in fitting]
+    unused = [m for m in names if m != "all" and m not in {p[0] for p in pairs}]
+    if unused:
+        raise EmofeatError(f"model(s) {', '.join(unused)} fit none of the tasks "
+                           f"{', '.join(task_names)}")
+    return pairs
 
 
 def select_layers(requested: Sequence[str], store_layers: Sequence[str]) -> list[str]:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.pipeline import Pipeline
 
 from emofeat.errors import EmofeatError
@@ -52,6 +52,29 @@ class BoosterClassifier(ClassifierMixin, BaseEstimator):
         return np.argmax(self.predict_proba(X), axis=1)
 
 
+class BoosterRegressor(RegressorMixin, BaseEstimator):
+    """A saved LightGBM regression booster with the sklearn predict API (a rating task's);
+    like :class:`BoosterClassifier`, made by :meth:`from_file` and never fitted."""
+
+    def __init__(self, model_file: str = "") -> None:
+        self.model_file = model_file
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> BoosterRegressor:
+        import lightgbm
+
+        model = cls(str(path))
+        model.booster_ = lightgbm.Booster(model_file=str(path))
+        return model
+
+    def fit(self, X: Any, y: Any = None) -> BoosterRegressor:
+        raise TypeError("a BoosterRegressor is a saved LightGBM model and cannot be fitted; "
+                        "read one with BoosterRegressor.from_file")
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return np.asarray(self.booster_.predict(X), dtype=np.float64)
+
+
 def save_model(pipe: Pipeline, run_dir: Path) -> list[str]:
     """Persist without pickle: skops for sklearn pipelines, LightGBM's text format for
     boosters (with any preprocessing steps in skops). Returns the files written."""
@@ -78,10 +101,12 @@ def _skops_load(path: Path) -> Any:
     return sio.load(path, trusted=[])
 
 
-def load_model(files: Mapping[str, Path]) -> Any:
-    """Load what :func:`save_model` wrote (paths already hash-checked by the caller)."""
+def load_model(files: Mapping[str, Path], regression: bool = False) -> Any:
+    """Load what :func:`save_model` wrote (paths already hash-checked by the caller); a
+    booster of a rating task (``regression``) predicts ratings."""
     if BOOSTER_FILE in files:
-        booster = BoosterClassifier.from_file(files[BOOSTER_FILE])
+        loader = BoosterRegressor if regression else BoosterClassifier
+        booster = loader.from_file(files[BOOSTER_FILE])
         if PRE_FILE in files:
             pre = _skops_load(files[PRE_FILE])
             return Pipeline([*pre.steps, ("clf", booster)])

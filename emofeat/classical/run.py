@@ -1,4 +1,8 @@
-"""From a feature store to run directories: load a layer once, fit every model and task."""
+"""From a feature store to run directories: load a layer once, fit every model and task.
+
+Classification targets are the store's labels; a rating task's targets are the ratings the
+store recorded at extraction (``/ratings/<column>``), so ``fit STORE`` needs nothing else.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from emofeat.classical.criteria import SEARCH_METRIC
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, get_spec, parse_grid
+from emofeat.classical.options import plan_fits
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.errors import EmofeatError
@@ -19,6 +25,7 @@ from emofeat.runs import (
     FeatureRun,
     FeaturesRecord,
     Predictions,
+    RatingPredictions,
     SearchRecord,
     finish_run,
     is_complete,
@@ -27,7 +34,7 @@ from emofeat.runs import (
 )
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
-from emofeat.taxonomy import Task, get_task
+from emofeat.taxonomy import RatingTask, Task, make_task
 
 log = logging.getLogger(__name__)
 
@@ -67,16 +74,34 @@ def load_features(store: Store, layers: Sequence[str]) -> np.ndarray:
     return X
 
 
-def split_data(store: Store, X: np.ndarray, task: Task, split: Split) -> SplitData:
-    y_all = task.encode(store.labels)
-    where = {s: [] for s in SPLIT_NAMES}
+def _targets(store: Store, task: Task | RatingTask) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's target (class index or rating) and which rows have one."""
+    if isinstance(task, Task):
+        return task.encode(store.labels), np.ones(len(store.ids), dtype=bool)
+    y = store.ratings(task.name)
+    usable = np.isfinite(y)
+    if not usable.all():
+        log.warning("%d images of %s have no %s; left out of this task",
+                    int((~usable).sum()), store.path, task.name)
+    return y, usable
+
+
+def split_data(store: Store, X: np.ndarray, task: Task | RatingTask, split: Split
+               ) -> SplitData:
+    y_all, usable = _targets(store, task)
+    where: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
     for row, image_id in enumerate(store.ids):
-        where[split.assignment[image_id]].append(row)
+        if usable[row]:
+            where[split.assignment[image_id]].append(row)
     data = SplitData(X={s: X[r] for s, r in where.items()},
                      y={s: y_all[r] for s, r in where.items()},
                      ids={s: [store.ids[i] for i in r] for s, r in where.items()})
     if not len(data.y["val"]):
         raise EmofeatError("the split has no val images; hyperparameters are chosen on val")
+    if isinstance(task, RatingTask):
+        if len(data.y["train"]) < 2:
+            raise EmofeatError(f"task '{task.name}' needs at least 2 rated train images")
+        return data
     missing = [task.classes[k] for k in range(task.n_classes) if k not in set(data.y["train"])]
     if missing:
         raise EmofeatError(f"class(es) {', '.join(missing)} have no train images for task "
@@ -103,8 +128,18 @@ def _features_record(store: Store, layers: Sequence[str]) -> FeaturesRecord:
     )
 
 
-def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]) -> Predictions:
+def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]
+                   ) -> Predictions | RatingPredictions:
+    """Every split's predictions; no classes: a rating task's (no scores)."""
     ids, splits, y_true, y_pred, scores = [], [], [], [], []
+    if not classes:
+        for s in SPLIT_NAMES:
+            ids += data.ids[s]
+            splits += [s] * len(data.ids[s])
+        return RatingPredictions(
+            ids, splits, np.concatenate([data.y[s] for s in SPLIT_NAMES]).astype(np.float64),
+            np.concatenate([np.asarray(pipe.predict(data.X[s]), dtype=np.float64)
+                            for s in SPLIT_NAMES if len(data.y[s])] or [np.zeros(0)]))
     for s in SPLIT_NAMES:
         if not len(data.y[s]):
             continue
@@ -117,7 +152,8 @@ def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]) -> Predic
                        np.concatenate(scores), tuple(classes))
 
 
-def fit_one(spec: EstimatorSpec, task: Task, data: SplitData, layers: Sequence[str],
+def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
+            layers: Sequence[str],
             store: Store, split: Split, run_dir: Path, options: FitOptions,
             grid: dict[str, list[Any]], overwrite: bool = False) -> dict[str, Any]:
     """Search, refit, predict every split, and write one run directory."""
@@ -138,8 +174,8 @@ def fit_one(spec: EstimatorSpec, task: Task, data: SplitData, layers: Sequence[s
         splits_sha256=split.sha256,
         options=asdict(fitted.options),
         hyperparameters=fitted.search.best,
-        search=SearchRecord(metric="balanced_accuracy on val (fit on train)",
-                            grid=fitted.grid, table=tuple(fitted.search.table)),
+        search=SearchRecord(metric=SEARCH_METRIC[spec.kind], grid=fitted.grid,
+                            table=tuple(fitted.search.table)),
         refit_on=("train", "val"),
         score_kind=spec.scores,
         n={s: len(data.ids[s]) for s in SPLIT_NAMES},
@@ -165,27 +201,34 @@ def fit_all(
     on_done: Callable[[Path, dict[str, Any] | None], None] | None = None,
     nested: bool | None = None,
 ) -> list[Path]:
-    """Fit every (model, task, layer). Several combinations (or ``nested=True``) write
+    """Fit every (model, task, layer), pairing each task with the models of its kind
+    (:func:`~emofeat.classical.options.plan_fits`: classifiers for classification tasks,
+    regressors for rating tasks). Several combinations (or ``nested=True``) write
     ``out/<model>-<task>-<layer>/`` and skip those already complete (resume); a single one
-    writes ``out`` itself.
+    writes ``out`` itself. A rating task on a store without that rating is refused before
+    anything is written.
 
     ``on_done(run_dir, record)`` is called after each run (record None: skipped).
     """
     options = options or FitOptions()
     store = Store.open(store_dir)
-    specs = [get_spec(m) for m in models]
-    grids = {s.name: parse_grid(s, grid) for s in specs}
+    pairs = plan_fits(models, tasks)
+    task_objs = [make_task(t, store.labels) for t in dict.fromkeys(t for _, t in pairs)]
+    for t in task_objs:
+        if isinstance(t, RatingTask):
+            store.check_rating(t.name)
+    specs = {t.name: [get_spec(m, t.kind) for m, name in pairs if name == t.name]
+             for t in task_objs}
+    grids = {(s.kind, s.name): parse_grid(s, grid) for ss in specs.values() for s in ss}
     layer_sets = [parse_layers(store, layer) for layer in layers]
-    task_objs = [get_task(t, store.labels) for t in tasks]
     split = store_split(store, splits_file)
-    single = not nested if nested is not None else \
-        len(specs) * len(task_objs) * len(layer_sets) == 1
+    single = not nested if nested is not None else len(pairs) * len(layer_sets) == 1
     out = Path(out)
     done: list[Path] = []
     for names in layer_sets:
         X = None
         for task in task_objs:
-            for spec in specs:
+            for spec in specs[task.name]:
                 run_dir = out if single else out / f"{spec.name}-{task.name}-{'+'.join(names)}"
                 if not single and is_complete(run_dir) and not overwrite:
                     log.info("%s is complete; skipped", run_dir)
@@ -196,7 +239,7 @@ def fit_all(
                 X = load_features(store, names) if X is None else X
                 data = split_data(store, X, task, split)
                 record = fit_one(spec, task, data, names, store, split, run_dir, options,
-                                 grids[spec.name], overwrite)
+                                 grids[spec.kind, spec.name], overwrite)
                 if on_done:
                     on_done(run_dir, record)
                 done.append(run_dir)

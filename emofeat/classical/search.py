@@ -1,4 +1,8 @@
-"""Search on val, refit on train+val, and class scores from a fitted pipeline."""
+"""Search on val, refit on train+val, and class scores from a fitted pipeline.
+
+Each candidate is scored on val by :mod:`emofeat.classical.criteria`: balanced accuracy for
+classifiers, mean absolute error (lowest wins) for the regressors of rating tasks.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +21,8 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, LinearSVC
 
+from emofeat.classical.criteria import criterion, val_scores
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
-from emofeat.metrics import balanced_accuracy
 
 EARLY_STOPPING_ROUNDS = 20
 
@@ -27,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SplitData:
-    """Features and encoded targets of the three splits."""
+    """Features and targets (class indices, or ratings) of the three splits."""
 
     X: dict[str, np.ndarray]
     y: dict[str, np.ndarray]
@@ -62,9 +66,7 @@ def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
                 data.X["train"], data.y["train"], data.X["val"], data.y["val"])
     fit_s = time.perf_counter() - start
     pred = pipe.predict(data.X["val"])
-    row = {"params": params,
-           "val_balanced_accuracy": round(balanced_accuracy(data.y["val"], pred), 6),
-           "val_accuracy": round(float(np.mean(pred == data.y["val"])), 6),
+    row = {"params": params, **val_scores(spec.kind, data.y["val"], pred),
            "fit_seconds": round(fit_s, 3)}
     if spec.early_stopping:
         row["best_iteration"] = int(pipe[-1].best_iteration_ or spec.fixed["n_estimators"])
@@ -80,8 +82,8 @@ class SearchResult:
 
 def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitData,
            options: FitOptions) -> SearchResult:
-    """Fit every grid candidate on train, score it on val; the best balanced accuracy wins
-    (ties go to the earlier candidate of the grid)."""
+    """Fit every grid candidate on train, score it on val; the best balanced accuracy (a
+    regressor: the lowest MAE) wins; ties go to the earlier candidate of the grid."""
     candidates = list(ParameterGrid(dict(grid)))
     jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     jobs = max(1, min(jobs, len(candidates)))
@@ -89,7 +91,7 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
     start = time.perf_counter()
     table = Parallel(n_jobs=jobs)(
         delayed(_evaluate)(spec, params, options, inner, data) for params in candidates)
-    scores = [row["val_balanced_accuracy"] for row in table]
+    scores = [criterion(spec.kind, row) for row in table]
     winner = table[int(np.argmax(scores))]
     best = dict(winner["params"])
     if spec.early_stopping:
@@ -136,6 +138,8 @@ def fit_and_search(spec: EstimatorSpec, data: SplitData, options: FitOptions,
                    grid: Mapping[str, Sequence[Any]] | None = None) -> FittedRun:
     """Search on val, then refit on train+val."""
     grid = {k: list(v) for k, v in (grid or spec.grid).items()}
+    if spec.kind == "regression":
+        options = replace(options, class_weight=None)  # no classes to weight
     pca = spec.pca if options.pca is None else options.pca
     limit = min(data.X["train"].shape[0] - 1, data.X["train"].shape[1])
     if pca and pca > limit:

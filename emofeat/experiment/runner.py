@@ -10,17 +10,19 @@ from typing import Any
 
 from emofeat import splits as splits_mod
 from emofeat.baselines import extract_colour, majority_run
-from emofeat.classical import select_layers, select_models, select_tasks
+from emofeat.classical import select_class_tasks, select_layers, select_tasks
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
 from emofeat.extract import extract
+from emofeat.ratings import rating_columns
 from emofeat.report import compare
 from emofeat.runs import is_complete
 from emofeat.splits import Split
 from emofeat.store import Store
+from emofeat.taxonomy import SCORE_TASKS
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     """Run (or resume) every step of the experiment; returns the compare report."""
     exp = open_experiment(config_path, out, announce)
     manifest = load_data(exp)
+    check_ratings(exp, manifest)
     split = write_split(exp, manifest)
     for section in exp.config.extract:
         extract_and_fit(exp, section, manifest, split)
@@ -74,6 +77,16 @@ def load_data(exp: Experiment) -> Manifest:
     return load_manifest(exp.base / str(d.path), d.format, d.min_agree)
 
 
+def check_ratings(exp: Experiment, manifest: Manifest) -> None:
+    """Rating tasks need the data set's ratings: refused before anything is extracted."""
+    missing = [t for t in exp.tasks if t in SCORE_TASKS and t not in rating_columns(manifest)]
+    if missing:
+        have = ", ".join(rating_columns(manifest)) or "none"
+        raise EmofeatError(f"[fit] tasks {', '.join(missing)} need ratings; the "
+                           f"{manifest.format} data set has {have} (Emotion6 and OASIS have "
+                           "valence_score and arousal_score)")
+
+
 def write_split(exp: Experiment, manifest: Manifest) -> Split:
     """OUT/splits.csv, the one split every step uses; a different one already there stops
     the run (its runs could not be compared with new ones)."""
@@ -100,25 +113,26 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
     exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
     extract(manifest, store, section.extract_config(), split=split,
             min_agree=exp.config.data.min_agree)
-    models = select_models(f.models)
-    exp.say(f"fit {', '.join(models)} on {section.name}")
+    exp.say(f"fit {', '.join(f.models)} on {section.name}")
     layers = select_layers(f.layers, Store.open(store).layer_names)
-    fit_all(store, models, exp.tasks, layers, exp.out / "runs" / section.name,
+    fit_all(store, f.models, exp.tasks, layers, exp.out / "runs" / section.name,
             options=f.options(), on_done=_note(exp.say), nested=True)
 
 
 def run_baselines(exp: Experiment, manifest: Manifest, split: Split) -> None:
-    """OUT/runs/baselines/majority-<task>/ and the colour-feature runs."""
+    """OUT/runs/baselines/majority-<task>/ (a rating task: mean-<task>/) and the
+    colour-feature runs."""
     b = exp.config.baselines
     if b.majority:
         for task in exp.tasks:
-            run_dir = exp.out / "runs" / "baselines" / f"majority-{task}"
+            name = "mean" if task in SCORE_TASKS else "majority"
+            run_dir = exp.out / "runs" / "baselines" / f"{name}-{task}"
             if not is_complete(run_dir):
                 majority_run(manifest, split, task, run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
         colour = extract_colour(manifest, exp.out / "stores" / "colour", split)
-        fit_all(colour, select_models(b.colour_models), exp.tasks, ["colour"],
+        fit_all(colour, b.colour_models, exp.tasks, ["colour"],
                 exp.out / "runs" / "baselines" / "colour", options=exp.config.fit.options(),
                 on_done=_note(exp.say), nested=True)
 
@@ -130,7 +144,7 @@ def run_finetune(exp: Experiment, manifest: Manifest, split: Split) -> None:
         return
     from emofeat.finetune import CHECKPOINT, finetune
 
-    for task in select_tasks(ft.tasks):
+    for task in select_class_tasks(ft.tasks):
         run_dir = exp.out / "runs" / f"finetune-{task}"
         if is_complete(run_dir):
             exp.say(f"finetune {task}: complete, skipped")

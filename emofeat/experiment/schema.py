@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from emofeat.classical.options import FitOptions, select_models, select_tasks
+from emofeat.classical.options import (
+    FitOptions,
+    check_model_names,
+    plan_fits,
+    select_class_tasks,
+)
 from emofeat.demo import DemoSpec
 from emofeat.errors import EmofeatError
 from emofeat.experiment.tables import from_table
@@ -71,6 +76,10 @@ class ExtractSection(ExtractConfig):
 
 @dataclass
 class FitSection:
+    """Classifiers and regressors: each task is fitted with the models of its kind
+    (classification tasks with classifiers, rating tasks such as valence_score with the
+    regressors ridge, svr, lightgbm)."""
+
     models: list[str] = field(default_factory=lambda: ["logreg", "svm", "lightgbm"])
     tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
     layers: list[str] = field(default_factory=lambda: ["all"])
@@ -170,14 +179,16 @@ def check_config(config: ExperimentConfig) -> None:
             section.check()
     with _section("[fit]"):
         config.fit.options()
-        select_models(config.fit.models)
-        select_tasks(config.fit.tasks)
-    with _section("[baselines]"):
-        select_models(config.baselines.colour_models)
+        plan_fits(config.fit.models, config.fit.tasks)
+    with _section("[baselines] colour_models"):
+        if config.baselines.colour:
+            plan_fits(config.baselines.colour_models, config.fit.tasks)
+        else:
+            check_model_names(config.baselines.colour_models)
     if config.finetune.enabled:
         with _section("[finetune]"):
             config.finetune.check()
-            select_tasks(config.finetune.tasks)
+            select_class_tasks(config.finetune.tasks)
 
 
 def bundled_config(name: str) -> Path:

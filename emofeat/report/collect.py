@@ -10,7 +10,16 @@ from pathlib import Path
 from emofeat.errors import EmofeatError
 from emofeat.paths import gather
 from emofeat.report.families import family_of
-from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, MajorityRun, Predictions, Run, RunRecord
+from emofeat.runs import (
+    RUN_FILE,
+    FeatureRun,
+    FinetuneRun,
+    MajorityRun,
+    Predictions,
+    RatingPredictions,
+    Run,
+    RunRecord,
+)
 
 _WEIGHTS = {"bundled": "pretrained (bundled)", "hub": "pretrained (hub)",
             "file": "pretrained (file)"}
@@ -22,11 +31,15 @@ class RunInfo:
 
     name: str
     run: Run
-    test: Predictions
+    test: Predictions | RatingPredictions  # ratings for a run of a rating task
 
     @property
     def record(self) -> RunRecord:
         return self.run.record
+
+    @property
+    def is_regression(self) -> bool:
+        return self.record.is_regression
 
     @property
     def task(self) -> str:
@@ -47,6 +60,14 @@ class RunInfo:
         if isinstance(self.record, MajorityRun):
             return float(self.run.metrics().get("val", {}).get("balanced_accuracy", 0.0))
         return self.record.val_balanced_accuracy
+
+    @property
+    def val_mae(self) -> float:
+        """A rating task: MAE on val as the run's own selection saw it (fitted on train: the
+        best candidate of a search; the mean baseline: the train mean)."""
+        if isinstance(self.record, FeatureRun):
+            return self.record.val_mae
+        return float(self.record.hyperparameters.get("val_mae", float("inf")))
 
     @property
     def classifier(self) -> str:
@@ -83,7 +104,7 @@ class RunInfo:
 
     @property
     def features(self) -> str:
-        if self.family == "majority":
+        if self.family in ("majority", "mean"):
             return "-"
         if self.family == "colour":
             return "hand-crafted colour"

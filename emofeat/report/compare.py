@@ -2,7 +2,8 @@
 
 Every number is computed from the runs' ``predictions.csv`` (test rows): point estimates with
 scikit-learn, 95% intervals by bootstrap over test images (seeded), paired comparisons on
-the same resamples, and exact McNemar tests.
+the same resamples, and exact McNemar tests. Runs of rating tasks get a section of their own
+(:mod:`emofeat.report.regression`) with a scatter of predicted against rated.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from emofeat.provenance import now, versions
 from emofeat.report import plots
 from emofeat.report.analysis import LEVEL, analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
-from emofeat.report.model import REPORT_JSON, Report, RunEntry, TaskReport
+from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
+from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, short_table
 
 
@@ -39,6 +41,12 @@ def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[
     return figs
 
 
+def _rating_figures(task_name: str, task: RegressionReport, runs: Sequence[RunInfo]
+                    ) -> dict[str, bytes]:
+    tests = {r.name: (p.y_true, p.y_pred) for r, p in zip(runs, aligned(runs), strict=True)}
+    return {"scatter": plots.scatter(task_name, plots.scatter_data(task, tests))}
+
+
 def _entry(r: RunInfo) -> RunEntry:
     return RunEntry(name=r.name, path=str(r.run.path.resolve()), kind=r.kind, family=r.family,
                     task=r.task, classifier=r.classifier, backbone=r.backbone,
@@ -54,13 +62,17 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     if n_boot < 1000:
         raise EmofeatError("--bootstrap needs at least 1000 resamples for 95% intervals")
     runs = load_runs(inputs)
-    tasks = analyse(runs, n_boot=n_boot, seed=seed)
+    tasks = analyse([r for r in runs if not r.is_regression], n_boot=n_boot, seed=seed)
+    ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
     report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256, n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
-                    runs=tuple(_entry(r) for r in runs), tasks=tasks, versions=versions())
+                    runs=tuple(_entry(r) for r in runs), tasks=tasks,
+                    regression=ratings or None, versions=versions())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) for t in tasks}
+    figures |= {t: _rating_figures(t, ratings[t], [r for r in runs if r.task == t])
+                for t in ratings}
     REPORT_JSON.write(out / "report.json", report)
     write_text(out / "report.md", markdown(report))
     write_text(out / "report.html", html_page(report, lambda t: figures[t]))

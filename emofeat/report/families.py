@@ -30,6 +30,8 @@ FAMILIES: tuple[Family, ...] = (
     Family("colour", "hand-crafted colour", "#9467bd"),
     # F1 0 on every class but one: nothing to see per class
     Family("majority", "majority class", "#bcbd22", per_class=False),
+    # a rating task's baseline: the mean rating of train+val
+    Family("mean", "mean rating", "#8c564b", per_class=False),
 )
 
 _BY_KEY = {f.key: f for f in FAMILIES}
@@ -50,7 +52,7 @@ def family_of(record: RunRecord) -> Family:
     if isinstance(record, FinetuneRun):
         return family("finetune")
     if isinstance(record, MajorityRun):
-        return family("majority")
+        return family(record.model)  # "majority", or "mean" for a rating task
     assert isinstance(record, FeatureRun)
     if record.features.backbone.startswith("handcrafted"):
         return family("colour")

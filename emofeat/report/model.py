@@ -2,6 +2,8 @@
 
 The fields are declared in the order they appear in the file. Balanced accuracies, gaps and
 intervals are on the test images; ``val_balanced_accuracy`` is what chose between runs.
+Rating tasks are in ``regression`` (absent when the report has none): Pearson r and MAE with
+intervals, Spearman rho and R^2 on test; ``val_mae`` is what chose between runs.
 """
 
 from __future__ import annotations
@@ -93,6 +95,49 @@ class TaskReport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class RatingGap:
+    """One run's Pearson r minus the reference run's, paired on the test images."""
+
+    pearson_r_gap: float
+    ci: tuple[float, float]  # paired bootstrap
+    significant: bool  # the interval excludes 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegressionRow:
+    """A run of a rating task in its table."""
+
+    run: str
+    kind: str
+    family: str
+    model: str
+    features: str
+    backbone: str
+    weights: str
+    layer: str
+    val_mae: float
+    pearson_r: Estimate | None  # None: undefined (constant predictions, as the mean's)
+    mae: Estimate
+    spearman_rho: float | None
+    r2: float | None
+    # against the report's r_reference; absent for it, and where r is undefined
+    vs_best: RatingGap | None = field(default=None, metadata=OMIT_IF_NONE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RegressionReport:
+    """A rating task: every run, the best by val MAE, the best of each family."""
+
+    n_test: int
+    n_runs: int
+    best: str  # the run with the lowest val MAE
+    # the r gaps' reference: the lowest val MAE among runs with a defined r (normally best)
+    r_reference: str | None
+    rows: tuple[RegressionRow, ...]  # by Pearson r on test, best first (undefined last)
+    best_of_family: dict[str, str]  # family -> its run with the lowest val MAE
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunEntry:
     """A run the report read."""
 
@@ -117,6 +162,8 @@ class Report:
     synthetic: bool  # the runs use the synthetic demo set
     runs: tuple[RunEntry, ...]
     tasks: dict[str, TaskReport]
+    # rating tasks; absent when the report has none
+    regression: dict[str, RegressionReport] | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from emofeat.report.families import family, in_order
-from emofeat.report.model import TaskReport, Transfer
+from emofeat.report.model import RegressionReport, TaskReport, Transfer
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
@@ -73,6 +73,27 @@ def layer_data(task: TaskReport, family_of_series: Mapping[str, str],
                              tuple(table[name].get(la, np.nan) for la in layers),
                              f.linestyle, marker))
     return layers, series
+
+
+@dataclass(frozen=True)
+class Points:
+    """A family's best run in a rating task's scatter: rated and predicted, per test image."""
+
+    label: str
+    colour: str
+    rated: tuple[float, ...]
+    predicted: tuple[float, ...]
+
+
+def scatter_data(task: RegressionReport, ratings: Mapping[str, tuple[np.ndarray, np.ndarray]]
+                 ) -> list[Points]:
+    """The best run (on val) of each family present, in table order; ``ratings``: a run's
+    (rated, predicted) test values by run name."""
+    best = task.best_of_family
+    return [Points(f"{f.label}: {best[f.key]}", f.colour,
+                   tuple(map(float, ratings[best[f.key]][0])),
+                   tuple(map(float, ratings[best[f.key]][1])))
+            for f in in_order(best)]
 
 
 # --------------------------------------------------------------------------- drawing
@@ -157,4 +178,25 @@ def by_layer(task: str, layers: Sequence[str], series: Sequence[Series]) -> byte
     ax.set_title(f"{task}: accuracy by layer")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.tick_params(axis="x", labelsize=8, rotation=20)
+    return _png(fig)
+
+
+def scatter(task: str, points: Sequence[Points]) -> bytes:
+    """Predicted against rated on test, one colour per family, with the identity line."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 5.0))
+    values = [v for p in points for v in (*p.rated, *p.predicted)]
+    lo, hi = (min(values), max(values)) if values else (0.0, 1.0)
+    pad = 0.05 * (hi - lo or 1.0)
+    ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], ":", color="#444444", linewidth=1,
+            label="predicted = rated")
+    for p in points:
+        ax.scatter(p.rated, p.predicted, s=14, alpha=0.7, color=p.colour, label=p.label)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.set_ylim(lo - pad, hi + pad)
+    ax.set_aspect("equal")
+    ax.set_xlabel("rated (test)")
+    ax.set_ylabel("predicted")
+    ax.set_title(f"{task}: predicted vs rated (best run of each family, on val)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _png(fig)

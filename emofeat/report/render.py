@@ -14,13 +14,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from emofeat.report.families import in_order
-from emofeat.report.model import Estimate, Gap, Report, RunRow, TaskReport
+from emofeat.report.model import (
+    Estimate,
+    Gap,
+    RatingGap,
+    RegressionReport,
+    RegressionRow,
+    Report,
+    RunRow,
+    TaskReport,
+)
 
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
                  "macro_f1": "macro-F1", "roc_auc": "ROC-AUC"}
 FAMILY_HEADER = ("", "run (best on val)", "val balanced acc.", "test balanced acc. [95% CI]")
 GAP_HEADER = ("comparison", "balanced-acc. gap", "95% CI (paired bootstrap)", "McNemar p",
               "significant")
+REGRESSION_HEADER = ("run", "features / layer", "model", "val MAE", "Pearson r [95% CI]",
+                     "MAE [95% CI]", "Spearman rho", "R²", "r vs best [95% CI]")
 SYNTHETIC_NOTE = ("These runs use the SYNTHETIC demo data set: the numbers show the pipeline "
                   "works, they are not a benchmark.")
 
@@ -83,7 +94,45 @@ def gap_table(task: TaskReport) -> Table:
          "yes" if g.significant else "no"] for g in task.transfer.gaps], numeric_from=1)
 
 
+def _number(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def _rating_gap(gap: RatingGap | None) -> str:
+    if gap is None:
+        return "-"
+    mark = "*" if gap.significant else ""
+    return f"{gap.pearson_r_gap:+.3f}{mark} [{gap.ci[0]:+.2f}, {gap.ci[1]:+.2f}]"
+
+
+def regression_table(task: RegressionReport) -> Table:
+    """Every run of a rating task, by Pearson r on test, with intervals and its r gap to the
+    best run on val."""
+    def cells(r: RegressionRow) -> list[str]:
+        return [r.run, r.features, r.model, f"{r.val_mae:.3f}", _metric(r.pearson_r),
+                _metric(r.mae), _number(r.spearman_rho), _number(r.r2), _rating_gap(r.vs_best)]
+
+    return Table(REGRESSION_HEADER, [cells(r) for r in task.rows], numeric_from=3, nowrap=(2,))
+
+
+def _regression_note(report: Report, task: RegressionReport) -> str:
+    reference = "" if task.r_reference is None else (
+        " 'r vs best' is a run's r minus that of " + (
+            "the best run" if task.r_reference == task.best else
+            f"{task.r_reference} (the best on val with a defined r)")
+        + ", with a paired bootstrap interval (* = the interval excludes 0).")
+    return (f"Best on val (lowest val MAE, the criterion the regressors were tuned by): "
+            f"{task.best}. Pearson r and MAE (in rating units) on test with 95% intervals "
+            f"from {report.n_boot} bootstrap resamples of the test images; Spearman rho and "
+            f"R² on test.{reference} r is undefined ('-') for constant predictions, as the "
+            "mean rating's.")
+
+
 def _intro(report: Report) -> str:
+    if not report.tasks:  # rating tasks only
+        return (f"Runs: {len(report.runs)}; split SHA-256 {report.splits_sha256[:16]}...; "
+                f"seed {report.seed}. 'Best' runs are chosen by their val score, never by "
+                "test.")
     return (f"Runs: {len(report.runs)}; split SHA-256 {report.splits_sha256[:16]}...; "
             f"95% intervals from {report.n_boot} bootstrap resamples of the test images "
             f"(seed {report.seed}). 'Best' runs are chosen by their val score, never by "
@@ -105,7 +154,13 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                       "runs": runs_table(task), "figures": uris,
                       "confusions": [(k, v) for k, v in uris.items()
                                      if k.startswith("confusion")]})
-    return {"intro": _intro(report), "tasks": tasks,
+    ratings = []
+    for name, rating_task in (report.regression or {}).items():
+        uris = {k: _data_uri(v) for k, v in (figures(name) if figures else {}).items()}
+        ratings.append({"name": name, "n_test": rating_task.n_test,
+                        "note": _regression_note(report, rating_task),
+                        "runs": regression_table(rating_task), "figures": uris})
+    return {"intro": _intro(report), "tasks": tasks, "regression": ratings,
             "synthetic_note": SYNTHETIC_NOTE if report.synthetic else ""}
 
 
@@ -128,7 +183,8 @@ def markdown(report: Report) -> str:
 
 def html_page(report: Report, figures: Callable[[str], Mapping[str, bytes]]) -> str:
     """The HTML report; ``figures(task)`` gives that task's figures as PNG bytes by name
-    (``transfer``, ``by_layer``, ``confusion<k>``, ``per_class_f1``)."""
+    (``transfer``, ``by_layer``, ``confusion<k>``, ``per_class_f1``; a rating task's
+    ``scatter``)."""
     return str(_environment().get_template("report.html.j2").render(_context(report, figures)))
 
 
@@ -139,4 +195,10 @@ def short_table(report: Report) -> list[str]:
         best = task.transfer.best_of_family
         lines.append(f"{name}: " + " | ".join(
             f"{f.label} {best[f.key].balanced_accuracy:.3f}" for f in in_order(best)))
+    for name, rating_task in (report.regression or {}).items():
+        rows = {r.run: r for r in rating_task.rows}
+        best = {key: rows[run] for key, run in rating_task.best_of_family.items()}
+        lines.append(f"{name}: " + " | ".join(
+            f"{f.label} r {_number(best[f.key].pearson_r.value if best[f.key].pearson_r else None)}"
+            f", MAE {best[f.key].mae.value:.3f}" for f in in_order(best)))
     return lines

@@ -3,8 +3,8 @@
 ```
 run.json          kind, model, task, classes, features, hashes, hyperparameters, search
                   table, timings, versions, model files with SHA-256; written LAST
-predictions.csv   id, split, y_true, y_pred, score_<class>...
-metrics.json      per split
+predictions.csv   id, split, y_true, y_pred, score_<class>... (a rating task: no scores)
+metrics.json      per split (a rating task: Pearson r, Spearman rho, MAE, R^2)
 model.*           the model file(s); loaded only after their hash matches run.json
 ```
 
@@ -25,7 +25,13 @@ from emofeat.runs.directory import (
     model_file_entry,
     prepare_run_dir,
 )
-from emofeat.runs.predictions import Predictions, read_predictions, write_predictions
+from emofeat.runs.predictions import (
+    Predictions,
+    RatingPredictions,
+    read_predictions,
+    read_rating_predictions,
+    write_predictions,
+)
 from emofeat.runs.record import (
     FORMAT_VERSION,
     KINDS,
@@ -43,6 +49,7 @@ from emofeat.runs.record import (
 __all__ = [
     "FORMAT_VERSION", "KINDS", "METRICS_FILE", "PREDICTIONS_FILE", "RUN_FILE", "RUN_FORMAT",
     "RUN_JSON", "FeatureRun", "FeaturesRecord", "FinetuneRun", "MajorityRun", "ModelFile",
-    "Predictions", "Run", "RunRecord", "SearchRecord", "finish_run", "is_complete",
-    "model_file_entry", "prepare_run_dir", "read_predictions", "write_predictions",
+    "Predictions", "RatingPredictions", "Run", "RunRecord", "SearchRecord", "finish_run",
+    "is_complete", "model_file_entry", "prepare_run_dir", "read_predictions",
+    "read_rating_predictions", "write_predictions",
 ]

@@ -14,7 +14,13 @@ from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 from emofeat.provenance import now, versions
 from emofeat.records import read_json_object
-from emofeat.runs.predictions import Predictions, read_predictions, write_predictions
+from emofeat.runs.predictions import (
+    Predictions,
+    RatingPredictions,
+    read_predictions,
+    read_rating_predictions,
+    write_predictions,
+)
 from emofeat.runs.record import RUN_JSON, ModelFile, RunRecord
 
 RUN_FILE = "run.json"
@@ -62,16 +68,18 @@ def model_file_entry(run_dir: Path, name: str) -> ModelFile:
     return ModelFile(file=name, sha256=sha256_file(run_dir / name))
 
 
-def finish_run(run_dir: Path, record: RunRecord, preds: Predictions,
+def finish_run(run_dir: Path, record: RunRecord, preds: Predictions | RatingPredictions,
                in_sample: Sequence[str] = ()) -> dict[str, Any]:
     """Write predictions.csv and metrics.json, then run.json (last, atomically): ``record``
-    with the classes, the time and the library versions filled in.
+    with the task kind (from the predictions), the classes, the time and the library
+    versions filled in.
 
     Returns run.json as a dict (what callers of earlier versions received).
     """
     write_predictions(run_dir / PREDICTIONS_FILE, preds)
     write_json(run_dir / METRICS_FILE, preds.metrics_by_split(in_sample))
-    record = replace(record, classes=tuple(preds.classes), finished=now(),
+    kind = "regression" if isinstance(preds, RatingPredictions) else "classification"
+    record = replace(record, task_kind=kind, classes=tuple(preds.classes), finished=now(),
                      versions=versions())
     RUN_JSON.write(run_dir / RUN_FILE, record)
     return RUN_JSON.dump(record)
@@ -105,7 +113,14 @@ class Run:
     def classes(self) -> tuple[str, ...]:
         return self.record.classes
 
-    def predictions(self) -> Predictions:
+    @property
+    def is_regression(self) -> bool:
+        return self.record.is_regression
+
+    def predictions(self) -> Predictions | RatingPredictions:
+        """Class predictions, or ratings for a run of a rating task."""
+        if self.is_regression:
+            return read_rating_predictions(self.path / PREDICTIONS_FILE)
         return read_predictions(self.path / PREDICTIONS_FILE, self.classes)
 
     def metrics(self) -> dict[str, Any]:

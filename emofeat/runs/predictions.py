@@ -1,4 +1,5 @@
-"""predictions.csv: id, split, y_true, y_pred, score_<class>... for every image of a run."""
+"""predictions.csv for every image of a run: ``id, split, y_true, y_pred, score_<class>...``
+(classification), or ``id, split, y_true, y_pred`` with ratings as numbers (a rating task)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import numpy as np
 
 from emofeat.atomic import replacing
 from emofeat.errors import EmofeatError
-from emofeat.metrics import classification_metrics
+from emofeat.metrics import classification_metrics, regression_metrics
+
+SPLIT_ORDER = ("train", "val", "test")
 
 
 @dataclass(frozen=True)
@@ -36,18 +39,50 @@ class Predictions:
         return classification_metrics(self.y_true, self.y_pred, self.classes, self.scores)
 
     def metrics_by_split(self, in_sample: Sequence[str] = ()) -> dict[str, Any]:
-        out = {}
-        for split in ("train", "val", "test"):
-            if split in self.splits:
-                out[split] = self.select(split).metrics()
-                if split in in_sample:
-                    out[split]["in_sample"] = True
-        return out
+        return _by_split(self, in_sample)
 
 
-def write_predictions(path: Path, preds: Predictions) -> None:
+@dataclass(frozen=True)
+class RatingPredictions:
+    """Rows of a rating task's predictions.csv: the rating and the predicted rating."""
+
+    ids: list[str]
+    splits: list[str]
+    y_true: np.ndarray  # float64
+    y_pred: np.ndarray  # float64
+    classes: tuple[str, ...] = ()  # none: the run predicts a number
+
+    def select(self, split: str) -> RatingPredictions:
+        keep = [i for i, s in enumerate(self.splits) if s == split]
+        return RatingPredictions([self.ids[i] for i in keep], [split] * len(keep),
+                                 self.y_true[keep], self.y_pred[keep])
+
+    def metrics(self) -> dict[str, Any]:
+        return regression_metrics(self.y_true, self.y_pred)
+
+    def metrics_by_split(self, in_sample: Sequence[str] = ()) -> dict[str, Any]:
+        return _by_split(self, in_sample)
+
+
+def _by_split(preds: Predictions | RatingPredictions, in_sample: Sequence[str]
+              ) -> dict[str, Any]:
+    out = {}
+    for split in SPLIT_ORDER:
+        if split in preds.splits:
+            out[split] = preds.select(split).metrics()
+            if split in in_sample:
+                out[split]["in_sample"] = True
+    return out
+
+
+def write_predictions(path: Path, preds: Predictions | RatingPredictions) -> None:
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
+        if isinstance(preds, RatingPredictions):  # repr: the shortest text that reads back
+            writer.writerow(["id", "split", "y_true", "y_pred"])  # to the same float
+            writer.writerows([image_id, preds.splits[i], repr(float(preds.y_true[i])),
+                              repr(float(preds.y_pred[i]))] for i, image_id in enumerate(preds.ids))
+            return
         writer.writerow(["id", "split", "y_true", "y_pred", *(f"score_{c}" for c in preds.classes)])
         for i, image_id in enumerate(preds.ids):
             writer.writerow([image_id, preds.splits[i], preds.classes[preds.y_true[i]],
@@ -78,4 +113,23 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> Predictions:
             classes=tuple(classes),
         )
     except (KeyError, ValueError) as exc:
+        raise EmofeatError(f"{path} has a row that does not fit its run ({exc})") from None
+
+
+def read_rating_predictions(path: str | Path) -> RatingPredictions:
+    """Read a rating task's predictions.csv back (the numbers exactly as written)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+    if rows and any(c not in rows[0] for c in ("id", "split", "y_true", "y_pred")):
+        raise EmofeatError(f"{path} lacks the columns id, split, y_true, y_pred of a rating run")
+    try:
+        return RatingPredictions(
+            ids=[r["id"] for r in rows], splits=[r["split"] for r in rows],
+            y_true=np.array([float(r["y_true"]) for r in rows], dtype=np.float64),
+            y_pred=np.array([float(r["y_pred"]) for r in rows], dtype=np.float64))
+    except ValueError as exc:
         raise EmofeatError(f"{path} has a row that does not fit its run ({exc})") from None

@@ -5,10 +5,16 @@ A run is one of three shapes, told apart by its fields:
 - :class:`FeatureRun`: a classifier on stored features (kind ``classical``, or ``baseline``
   for the hand-crafted colour features), with the store it read (``features``);
 - :class:`FinetuneRun`: a fine-tuned network (kind ``finetune``), with its training history;
-- :class:`MajorityRun`: the majority-class baseline (kind ``baseline``, model ``majority``).
+- :class:`MajorityRun`: the majority-class baseline (kind ``baseline``, model ``majority``),
+  or for a rating task the mean rating of train+val (model ``mean``).
 
 Each declares its fields in the order they appear in the file. ``classes``, ``finished``
 and ``versions`` are filled in by :func:`emofeat.runs.finish_run`.
+
+``task_kind`` says whether the run predicts a class (``classification``: ``classes`` and a
+score per class) or a rating (``regression``: the rating tasks, no classes). Runs written
+before the field existed have none and are classification runs; they read and write back
+unchanged.
 """
 
 from __future__ import annotations
@@ -17,12 +23,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from emofeat.records import RecordFile
+from emofeat.records import OMIT_IF_NONE, RecordFile
 from emofeat.store.record import StoredLayer
 
 RUN_FORMAT = "emofeat-run"
 FORMAT_VERSION = 1
 KINDS = ("classical", "finetune", "baseline")
+TaskKind = Literal["classification", "regression"]
 
 
 @dataclass(frozen=True)
@@ -58,7 +65,9 @@ class SearchRecord:
 
     metric: str
     grid: dict[str, list[Any]]
-    table: tuple[dict[str, Any], ...]  # {params, val_balanced_accuracy, ...} per candidate
+    # {params, val_balanced_accuracy, ...} per candidate; a rating task: {params, val_mae,
+    # val_pearson_r, ...}
+    table: tuple[dict[str, Any], ...]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -68,6 +77,7 @@ class FeatureRun:
     model: str
     model_summary: str
     task: str
+    task_kind: TaskKind | None = field(default=None, metadata=OMIT_IF_NONE)
     layer: str  # "a" or "a+b" (concatenated)
     features: FeaturesRecord
     splits_sha256: str
@@ -92,9 +102,18 @@ class FeatureRun:
         return self.features.dataset_format
 
     @property
+    def is_regression(self) -> bool:
+        return self.task_kind == "regression"
+
+    @property
     def val_balanced_accuracy(self) -> float:
         """The best candidate of the search on val (fitted on train)."""
         return float(max(row["val_balanced_accuracy"] for row in self.search.table))
+
+    @property
+    def val_mae(self) -> float:
+        """A rating task: the MAE on val of the search's best candidate (fitted on train)."""
+        return float(min(row["val_mae"] for row in self.search.table))
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,6 +123,7 @@ class FinetuneRun:
     model: str  # the timm model name
     model_summary: str
     task: str
+    task_kind: Literal["classification"] | None = field(default=None, metadata=OMIT_IF_NONE)
     layer: str  # "finetuned", or "from <module>" when earlier modules stayed frozen
     splits_sha256: str
     manifest_sha256: str
@@ -125,6 +145,10 @@ class FinetuneRun:
     versions: dict[str, str] = field(default_factory=dict)
 
     @property
+    def is_regression(self) -> bool:
+        return False
+
+    @property
     def val_balanced_accuracy(self) -> float:
         """Val balanced accuracy of the chosen epoch."""
         return float(self.history[self.best_epoch - 1]["val_balanced_accuracy"])
@@ -134,9 +158,10 @@ class FinetuneRun:
 class MajorityRun:
     status: Literal["complete"] = "complete"
     kind: Literal["baseline"] = "baseline"
-    model: Literal["majority"] = "majority"
+    model: Literal["majority", "mean"] = "majority"  # mean: of train+val ratings
     model_summary: str
     task: str
+    task_kind: TaskKind | None = field(default=None, metadata=OMIT_IF_NONE)
     layer: str = "-"
     splits_sha256: str
     manifest_sha256: str
@@ -149,6 +174,10 @@ class MajorityRun:
     finished: str = ""
     versions: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def is_regression(self) -> bool:
+        return self.task_kind == "regression"
+
 
 RunRecord = FeatureRun | FinetuneRun | MajorityRun
 
@@ -156,7 +185,7 @@ RunRecord = FeatureRun | FinetuneRun | MajorityRun
 def _shape(data: Mapping[str, Any]) -> type:
     if data.get("kind") == "finetune":
         return FinetuneRun
-    if data.get("kind") == "baseline" and data.get("model") == "majority":
+    if data.get("kind") == "baseline" and data.get("model") in ("majority", "mean"):
         return MajorityRun
     return FeatureRun
 

@@ -77,6 +77,30 @@ class Store:
         return self._read_strings("labels")
 
     @property
+    def rating_columns(self) -> tuple[str, ...]:
+        """The rating columns recorded in the store (none in stores of data sets without
+        ratings, and in stores written before emofeat recorded them)."""
+        return self.record.ratings.columns if self.record.ratings is not None else ()
+
+    def check_rating(self, column: str) -> None:
+        """Raise, saying why, unless the store records the rating ``column``."""
+        if column not in self.rating_columns:
+            have = (f"its ratings: {', '.join(self.rating_columns)}" if self.rating_columns
+                    else "it has none: its data set has no rating columns (Emotion6 and OASIS "
+                    "have valence_score and arousal_score), or the store was written before "
+                    "emofeat recorded them (re-extract it with --overwrite)")
+            raise EmofeatError(f"the store {self.path} holds no rating '{column}'; {have}")
+
+    def ratings(self, column: str) -> np.ndarray:
+        """A rating column, (N,) float64 in store order (NaN: no rating for that image)."""
+        self.check_rating(column)
+        parts = []
+        for shard in self._shards():
+            with h5py.File(self.path / shard.file, "r") as f:
+                parts.append(f["ratings"][column][...])
+        return np.concatenate(parts) if parts else np.zeros(0, np.float64)
+
+    @property
     def failed(self) -> dict[str, str]:
         return {image_id: why for s in self._shards() for image_id, why in s.failed}
 
@@ -120,7 +144,8 @@ class Store:
             return [f"{shard.file}: SHA-256 differs from store.json"]
         problems = []
         with h5py.File(file, "r") as f:
-            for name in ("ids", "labels", *(f"features/{n}" for n in self.layer_names)):
+            for name in ("ids", "labels", *(f"features/{n}" for n in self.layer_names),
+                         *(f"ratings/{c}" for c in self.rating_columns)):
                 if name not in f:
                     problems.append(f"{shard.file}: no /{name}")
                 elif f[name].shape[0] != shard.rows:

@@ -17,7 +17,7 @@ FORMAT_VERSION = 1
 
 #: Fields of store.json that decide the bytes of the shards; resuming requires them equal.
 CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "dtype", "precision",
-               "shard_size", "dataset", "splits_sha256")
+               "shard_size", "dataset", "splits_sha256", "ratings")
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ class DatasetInfo:
     min_agree: int | None
 
 
+@dataclass(frozen=True)
+class RatingsInfo:
+    """Rating columns of the data set, kept per shard as ``/ratings/<column>`` (float64, NaN
+    where an image has none), and a hash of their values (id, value per column)."""
+
+    columns: tuple[str, ...]
+    sha256: str
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoreRecord:
     """What store.json says: provenance, the configuration and the shard table."""
@@ -58,6 +67,9 @@ class StoreRecord:
     dataset: DatasetInfo
     dataset_root: str
     splits_sha256: str
+    # the data set's ratings (Emotion6, OASIS); absent for data sets without, and in stores
+    # written before emofeat recorded them
+    ratings: RatingsInfo | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]
     backbone: str
     # true for hand-crafted features (no network); absent for a backbone's

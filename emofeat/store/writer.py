@@ -69,8 +69,10 @@ def _exclusive_lock(directory: Path) -> Iterator[None]:
 
 
 def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str],
-                 labels: Sequence[str], features: Mapping[str, np.ndarray]) -> None:
-    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata."""
+                 labels: Sequence[str], features: Mapping[str, np.ndarray],
+                 ratings: Mapping[str, Sequence[float]] | None = None) -> None:
+    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata, and
+    /ratings/<column> when the store records ratings."""
     dtype = np.dtype(record.dtype)
     string = h5py.string_dtype("utf-8")
     with h5py.File(path, "w") as f:
@@ -88,6 +90,14 @@ def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str]
             ds.attrs["stride"] = layer.stride
             ds.attrs["dim"] = layer.dim
             ds.attrs["module"] = layer.name
+        if record.ratings is not None:
+            given = ratings or {}
+            group = f.create_group("ratings")
+            for column in record.ratings.columns:
+                if column not in given:
+                    raise RuntimeError(f"shard {index}: no values of rating '{column}'")
+                values = np.asarray(given[column], dtype=np.float64).reshape(len(ids))
+                group.create_dataset(column, data=values)
 
 
 @dataclass
@@ -111,11 +121,13 @@ class StoreWriter:
         labels: Sequence[str],
         features: Mapping[str, np.ndarray],
         failed: Sequence[tuple[str, str]] = (),
+        ratings: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        """Write shard ``index`` to a temporary file, rename it into place, record it."""
+        """Write shard ``index`` to a temporary file, rename it into place, record it.
+        ``ratings``: the values of each rating column of the record, row by row."""
         final = self.path / shard_name(index)
         with replacing(final) as tmp:
-            _write_shard(tmp, self.record, index, ids, labels, features)
+            _write_shard(tmp, self.record, index, ids, labels, features, ratings)
             with open(tmp, "rb") as fh:
                 os.fsync(fh.fileno())
         self.done[index] = ShardEntry(index=index, file=final.name, rows=len(ids),
@@ -153,6 +165,11 @@ def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord |
                                "choose another --out (it is never overwritten)")
         return None
     old = STORE_JSON.read(meta_path)
+    if old.ratings is None and record.ratings is not None \
+            and not describe_difference(old, replace(record, ratings=None)):
+        log.warning("%s was written without the data set's ratings; it is kept as it is "
+                    "(re-extract with --overwrite to record them for rating regression)", path)
+        return old
     if diff := describe_difference(old, record):
         if not overwrite:
             raise EmofeatError(f"{path} holds a store with another configuration ({diff}); "
@@ -195,6 +212,8 @@ def open_for_writing(
     path.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(path):
         old = _previous(path, record, overwrite)
+        if old is not None and old.ratings is None:
+            record = replace(record, ratings=None)  # an older store goes on without ratings
         if old is None:
             for pattern in ("shard-*.h5", ".*.tmp*", META_FILE, SPLITS_FILE, FAILED_FILE):
                 for child in path.glob(pattern):
