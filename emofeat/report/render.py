@@ -116,11 +116,12 @@ def regression_table(task: RegressionReport) -> Table:
 
 
 def _regression_note(report: Report, task: RegressionReport) -> str:
-    reference = "" if task.r_reference is None else (
-        " 'r vs best' is a run's r minus that of " + (
-            "the best run" if task.r_reference == task.best else
-            f"{task.r_reference} (the best on val with a defined r)")
-        + ", with a paired bootstrap interval (* = the interval excludes 0).")
+    reference = ""
+    if task.r_reference is not None:
+        than = "the best run" if task.r_reference == task.best else \
+            f"{task.r_reference} (the best on val with a defined r)"
+        reference = (f" 'r vs best' is a run's r minus that of {than}, with a paired "
+                     "bootstrap interval (* = the interval excludes 0).")
     return (f"Best on val (lowest val MAE, the criterion the regressors were tuned by): "
             f"{task.best}. Pearson r and MAE (in rating units) on test with 95% intervals "
             f"from {report.n_boot} bootstrap resamples of the test images; Spearman rho and "
