@@ -141,8 +141,13 @@ def test_cli_fit_and_predict(demo_store: Path, tiny_demo: Path, tmp_path: Path) 
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "path,label,score_negative,score_positive,error" and len(lines) == 11
     # an existing complete run is not silently replaced
-    again = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--out", out)
+    again = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--layer", "bn2",
+                "--out", out, "--grid", "C=0.001,0.01")
     assert again.exit_code == 2 and "already holds a complete run" in again.stderr
+    # nor one made with other settings, and the message says which
+    other = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--out", out)
+    assert other.exit_code == 2 and "complete run made with other settings (grid: run has" \
+        in other.stderr and "--overwrite" in other.stderr
 
 
 @pytest.fixture(scope="module")

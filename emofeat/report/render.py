@@ -24,6 +24,9 @@ GAP_HEADER = ("comparison", "balanced-acc. gap", "95% CI (paired bootstrap)", "M
 SYNTHETIC_NOTE = ("These runs use the SYNTHETIC demo data set: the numbers show the pipeline "
                   "works, they are not a benchmark.")
 
+WARNINGS_TITLE = ("Runs of one family were made with different settings: the family's best "
+                  "run and the gaps between families may mix them.")
+
 
 @dataclass(frozen=True)
 class Table:
@@ -106,7 +109,8 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                       "confusions": [(k, v) for k, v in uris.items()
                                      if k.startswith("confusion")]})
     return {"intro": _intro(report), "tasks": tasks,
-            "synthetic_note": SYNTHETIC_NOTE if report.synthetic else ""}
+            "synthetic_note": SYNTHETIC_NOTE if report.synthetic else "",
+            "warnings": list(report.warnings or ()), "warnings_title": WARNINGS_TITLE}
 
 
 @functools.cache

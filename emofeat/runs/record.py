@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from emofeat.records import RecordFile
+from emofeat.records import OMIT_IF_NONE, RecordFile
 from emofeat.store.record import StoredLayer
 
 RUN_FORMAT = "emofeat-run"
@@ -71,7 +71,9 @@ class FeatureRun:
     layer: str  # "a" or "a+b" (concatenated)
     features: FeaturesRecord
     splits_sha256: str
-    options: dict[str, Any]
+    options: dict[str, Any]  # as used (PCA may have been lowered to fit the data)
+    # the settings asked for, compared before the run is reused (absent in older runs)
+    request: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     hyperparameters: dict[str, Any]
     search: SearchRecord
     refit_on: tuple[str, ...]
