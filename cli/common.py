@@ -53,6 +53,13 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+def allow_outside_root_option() -> Any:
+    """``--allow-outside-root``, for every command that reads DATA."""
+    return typer.Option(False, "--allow-outside-root",
+                        help="Let a CSV list name images outside its folder (absolute "
+                             "paths or ..); refused by default.")
+
+
 def names(text: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``; None or empty -> []."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else []

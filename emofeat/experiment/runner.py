@@ -79,7 +79,7 @@ def load_data(exp: Experiment) -> Manifest:
     if d.demo:
         spec = DemoSpec(seed=d.demo_seed, per_class=d.demo_per_class, size=d.demo_size)
         return load_manifest(make_demo(exp.out / "data", spec), "demo")
-    return load_manifest(exp.base / str(d.path), d.format, d.min_agree)
+    return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root)
 
 
 def write_split(exp: Experiment, manifest: Manifest) -> Split:
