@@ -167,6 +167,9 @@ def nan_store(demo_store: Path, tmp_path: Path) -> Path:
     copy = Path(shutil.copytree(demo_store, tmp_path / "nan-store"))
     with h5py.File(copy / "shard-00001.h5", "r+") as f:
         f["features/bn2"][3, 7] = np.nan
+    meta = json.loads((copy / "store.json").read_text())  # as if extracted with the NaN
+    meta["shards"][1]["sha256"] = sha256_file(copy / "shard-00001.h5")
+    (copy / "store.json").write_text(json.dumps(meta))
     return copy
 
 
