@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.text import Text
 from typer.core import TyperGroup
 
+from emofeat.atomic import disk_full_error, is_disk_full
 from emofeat.errors import EmofeatError
 
 out = Console()
@@ -33,15 +34,20 @@ err = Console(stderr=True)
 
 
 class EmofeatGroup(TyperGroup):
-    """Turns :class:`EmofeatError` from any sub-command into one line on stderr and exit 2."""
+    """Turns :class:`EmofeatError` from any sub-command (and a full disk anywhere) into one
+    line on stderr and exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EmofeatError as exc:
             message = str(exc).replace("\n", " ")
-            click.echo(f"emofeat: error: {message}", err=True)
-            ctx.exit(2)
+        except (OSError, RuntimeError) as exc:  # a write the library did not guard
+            if not is_disk_full(exc):
+                raise
+            message = str(disk_full_error(getattr(exc, "filename", None)))
+        click.echo(f"emofeat: error: {message}", err=True)
+        ctx.exit(2)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
