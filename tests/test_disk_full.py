@@ -16,6 +16,7 @@ from emofeat.cli.main import app
 from emofeat.errors import EmofeatError
 from emofeat.store import Store
 
+pytestmark = pytest.mark.slow
 runner = CliRunner()
 DISK = 2 * 2**20  # tmpfs size
 ROOM = 400 * 2**10  # left free by the filler: one shard of the demo store fits, two do not
