@@ -27,6 +27,7 @@ from rich.progress import (
 from rich.text import Text
 from typer.core import TyperGroup
 
+from emofeat.atomic import disk_full_error, is_disk_full
 from emofeat.errors import EmofeatError
 
 #: Wider than any table or summary line we print: where output goes to a file or a pipe,
@@ -48,15 +49,20 @@ err = console(stderr=True)
 
 
 class EmofeatGroup(TyperGroup):
-    """Turns :class:`EmofeatError` from any sub-command into one line on stderr and exit 2."""
+    """Turns :class:`EmofeatError` from any sub-command (and a full disk anywhere) into one
+    line on stderr and exit 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except EmofeatError as exc:
             message = str(exc).replace("\n", " ")
-            click.echo(f"emofeat: error: {message}", err=True)
-            ctx.exit(2)
+        except (OSError, RuntimeError) as exc:  # a write the library did not guard
+            if not is_disk_full(exc):
+                raise
+            message = str(disk_full_error(getattr(exc, "filename", None)))
+        click.echo(f"emofeat: error: {message}", err=True)
+        ctx.exit(2)
 
 
 def setup_logging(verbose: int, quiet: bool) -> None:
@@ -73,6 +79,13 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, handlers=[handler], format=fmt, force=True)
     for noisy in ("PIL", "matplotlib", "h5py", "timm"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+def allow_outside_root_option() -> Any:
+    """``--allow-outside-root``, for every command that reads DATA."""
+    return typer.Option(False, "--allow-outside-root",
+                        help="Let a CSV list name images outside its folder (absolute "
+                             "paths or ..); refused by default.")
 
 
 def names(text: str | None) -> list[str]:

@@ -13,7 +13,7 @@ from emofeat.datasets import FORMATS, describe, load_manifest
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.taxonomy import SCORE_TASKS
 
-from .common import new_app, out, print_json
+from .common import allow_outside_root_option, new_app, out, print_json
 
 app = new_app("Dataset tools: the synthetic demo set, splits, summaries.")
 
@@ -46,6 +46,7 @@ def split_cmd(
     out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv."),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
+    allow_outside_root: bool = allow_outside_root_option(),
     fractions: str = typer.Option(",".join(map(str, splits_mod.DEFAULT_FRACTIONS)),
                                   help="train,val,test fractions (sum to 1)."),
     seed: int = typer.Option(splits_mod.DEFAULT_SEED, help="Random seed."),
@@ -55,7 +56,7 @@ def split_cmd(
     Example: emofeat data split ./FI --out FI/splits.csv --seed 0
     """
     parsed = splits_mod.parse_fractions(fractions)
-    manifest = load_manifest(data, fmt, min_agree)
+    manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
     split = splits_mod.make_split(manifest, parsed, seed)
     digest = splits_mod.write_split(split, out_path)
     counts = ", ".join(f"{k} {v}" for k, v in split.counts().items())
@@ -67,6 +68,7 @@ def show_cmd(
     data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
+    allow_outside_root: bool = allow_outside_root_option(),
     splits_file: Path | None = typer.Option(
         None, "--splits", help="A splits.csv to count by; default: the release's own split, "
         f"else the default seeded split ({DEFAULT_SPLIT})."
@@ -78,7 +80,7 @@ def show_cmd(
 
     Example: emofeat data show ./Emotion6 --json
     """
-    manifest = load_manifest(data, fmt, min_agree)
+    manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
     split = splits_mod.choose_split(manifest, splits_file)
     info = describe(manifest, split)
     info["split_source"] = str(splits_file) if splits_file else splits_mod.split_source(manifest)

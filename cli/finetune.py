@@ -13,7 +13,7 @@ from emofeat.finetune.config import BALANCE, FinetuneConfig
 from emofeat.splits import choose_split
 from emofeat.taxonomy import TASK_NAMES
 
-from .common import out, progress_bar
+from .common import allow_outside_root_option, out, progress_bar
 from .features import WEIGHTS_HELP
 
 DEFAULTS = FinetuneConfig()
@@ -26,6 +26,7 @@ def finetune_cmd(
     fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
+    allow_outside_root: bool = allow_outside_root_option(),
     splits: Path | None = typer.Option(None, help="A splits.csv to use."),
     splits_from: Path | None = typer.Option(None, metavar="STORE",
                                             help="Use this feature store's split."),
@@ -69,7 +70,7 @@ def finetune_cmd(
         label_smoothing=label_smoothing, color_jitter=color_jitter, freeze_until=freeze_until,
         patience=patience, seed=seed, device=device, precision=precision, workers=workers)
     config.check()
-    manifest = load_manifest(data, fmt, min_agree)
+    manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
     split = choose_split(manifest, splits, splits_from)
 
     def epoch_line(record: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ stored features."""
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,25 +99,56 @@ def predict_cmd(
     """Predict the emotion (or, a rating task's run, the rating) of images with a run's
     model (features re-extracted as stored).
 
+    Images that cannot be read get no prediction: they are listed with the reason in the
+    error column, and the exit code is 1.
+
     Example: emofeat predict runs/svm photos/ --out preds.csv
     """
     from emofeat.predict import predict_images
 
     classes, rows = predict_images(run_dir, images, batch_size=batch_size, device=device)
+    tally = _Tally(rows)
     if out_csv is not None:
-        _write_csv(out_csv, classes, rows)
+        _write_csv(out_csv, classes, tally)
         out.print(f"predictions written to {out_csv}")
-        return
+    else:
+        out.print(_table(classes, tally))
+    if tally.failed:
+        path, why = tally.failed[0]
+        typer.echo(f"emofeat: {len(tally.failed)} of {tally.seen} images could not be read "
+                   f"(e.g. {path}: {why}); they are listed with the reason in the error "
+                   "column", err=True)
+        raise typer.Exit(1)
+
+
+def _table(classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> Table:
+    """Label and its score per image, or (a rating task's run) the predicted rating."""
     table = Table()
-    for col in ("image", "label", "score") if classes else ("image", "rating"):
+    for col in ("image", "label", "score", "error") if classes else ("image", "rating", "error"):
         table.add_column(col)
     for row in rows:
         if not classes:
-            table.add_row(str(row.path), row.error if row.rating is None else f"{row.rating:.3f}")
+            rating = "-" if row.rating is None else f"{row.rating:.3f}"
+            table.add_row(str(row.path), rating, row.error)
             continue
-        top = f"{row.scores[row.label]:.3f}" if row.label else row.error
-        table.add_row(str(row.path), row.label or "-", top)
-    out.print(table)
+        score = f"{row.scores[row.label]:.3f}" if row.label else "-"
+        table.add_row(str(row.path), row.label or "-", score, row.error)
+    return table
+
+
+class _Tally:
+    """The predictions, passed through, counting the images that could not be read."""
+
+    def __init__(self, rows: Iterable[PredictedImage]) -> None:
+        self.rows, self.seen = rows, 0
+        self.failed: list[tuple[Path, str]] = []
+
+    def __iter__(self) -> Iterator[PredictedImage]:
+        for row in self.rows:
+            self.seen += 1
+            if row.error:
+                self.failed.append((row.path, row.error))
+            yield row
 
 
 def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> None:

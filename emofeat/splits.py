@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from emofeat.atomic import write_bytes
+from emofeat.csvrows import write_row
 from emofeat.datasets.manifest import Manifest
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_bytes
@@ -57,7 +58,7 @@ class Split:
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["id", "split"])
         for image_id in sorted(self.assignment):
-            writer.writerow([image_id, self.assignment[image_id]])
+            write_row(buf, writer, [image_id, self.assignment[image_id]])
         return buf.getvalue().encode("utf-8")
 
     @property

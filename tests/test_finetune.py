@@ -102,7 +102,7 @@ def test_resume_equals_uninterrupted(toy: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "resumed" / "run.json").exists()
     with pytest.raises(EmofeatError, match="interrupted fine-tuning run; pass --resume"):
         finetune(manifest, split, tmp_path / "resumed", small())
-    with pytest.raises(EmofeatError, match=r"different settings \(lr: checkpoint 0.002"):
+    with pytest.raises(EmofeatError, match=r"different settings \(lr: checkpoint has 0.002"):
         finetune(manifest, split, tmp_path / "resumed", small(lr=1e-3), resume=True)
     finetune(manifest, split, tmp_path / "resumed", small(), resume=True)
     for name in ("predictions.csv", "metrics.json", "model.safetensors"):

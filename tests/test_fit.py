@@ -141,8 +141,13 @@ def test_cli_fit_and_predict(demo_store: Path, tiny_demo: Path, tmp_path: Path) 
     lines = (tmp_path / "p.csv").read_text().splitlines()
     assert lines[0] == "path,label,score_negative,score_positive,error" and len(lines) == 11
     # an existing complete run is not silently replaced
-    again = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--out", out)
+    again = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--layer", "bn2",
+                "--out", out, "--grid", "C=0.001,0.01")
     assert again.exit_code == 2 and "already holds a complete run" in again.stderr
+    # nor one made with other settings, and the message says which
+    other = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--out", out)
+    assert other.exit_code == 2 and "complete run made with other settings (grid: run has" \
+        in other.stderr and "--overwrite" in other.stderr
 
 
 @pytest.fixture(scope="module")
@@ -162,6 +167,9 @@ def nan_store(demo_store: Path, tmp_path: Path) -> Path:
     copy = Path(shutil.copytree(demo_store, tmp_path / "nan-store"))
     with h5py.File(copy / "shard-00001.h5", "r+") as f:
         f["features/bn2"][3, 7] = np.nan
+    meta = json.loads((copy / "store.json").read_text())  # as if extracted with the NaN
+    meta["shards"][1]["sha256"] = sha256_file(copy / "shard-00001.h5")
+    (copy / "store.json").write_text(json.dumps(meta))
     return copy
 
 

@@ -12,7 +12,7 @@ import importlib.metadata
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -147,19 +147,28 @@ def _offline_alternatives() -> str:
 
 
 def _load_hub(model_name: str, num_classes: int | None) -> tuple[nn.Module, WeightsInfo]:
+    """timm's default pretrained weights from the hub (its local cache first), read without
+    unpickling and recorded with their SHA-256."""
     import timm
 
-    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    from emofeat.backbones.hub import HubUnavailable, hub_file
+
     try:
-        model = timm.create_model(model_name, pretrained=True, **kwargs)
-    except Exception as exc:  # network, missing hub entry: any failure is the user's to fix
-        reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise EmofeatError(
-            f"could not get hub weights for {model_name} ({reason}); {_offline_alternatives()}"
-        ) from None
-    cfg = model.pretrained_cfg
-    origin = cfg.get("hf_hub_id") or cfg.get("url") or f"{model_name}.{cfg.get('tag')}"
-    return model, WeightsInfo("hub", "hub", origin=str(origin))
+        found = hub_file(model_name)
+    except HubUnavailable as exc:
+        raise EmofeatError(f"could not get hub weights for {model_name} ({exc}); "
+                           f"{_offline_alternatives()}") from None
+    state = _state_dict_from_file(found.path)
+    kwargs = {} if num_classes is None else {"num_classes": num_classes}
+    # timm adapts the state dict (classifier, filters) as if it had downloaded it itself
+    overlay = {"state_dict": state, "source": "", "file": None}
+    model = timm.create_model(model_name, pretrained=True, pretrained_cfg_overlay=overlay,
+                              **kwargs)
+    for name in ("pretrained_cfg", "default_cfg"):  # keep no second copy of the weights
+        if isinstance(cfg := getattr(model, name, None), dict):
+            cfg.pop("state_dict", None)
+    return model, WeightsInfo("hub", "hub", origin=found.origin,
+                              sha256=sha256_file(found.path))
 
 
 def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
@@ -200,7 +209,7 @@ def create_backbone(
     if weights == "hub" or (weights == "pretrained" and name not in BUNDLED):
         model, info = _load_hub(name, num_classes)
         if weights == "pretrained":
-            info = WeightsInfo("pretrained", info.source, info.origin)
+            info = replace(info, requested="pretrained")
         return model.eval(), info
     # what can be checked without the model is checked before building it
     if weights == "bundled" and name not in BUNDLED:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -32,11 +32,15 @@ from emofeat.runs import (
     model_file_entry,
     prepare_run_dir,
 )
+from emofeat.runs.settings import refuse_changed, run_changes
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
 from emofeat.taxonomy import RatingTask, Task, make_task
 
 log = logging.getLogger(__name__)
+
+#: What :func:`fit_all` does with a complete run made with other settings.
+Changed = Literal["refuse", "redo"]
 
 
 def parse_layers(store: Store, layer: str) -> list[str]:
@@ -152,12 +156,22 @@ def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]
                        np.concatenate(scores), tuple(classes))
 
 
+def fit_request(spec: EstimatorSpec, task: Task | RatingTask, layers: Sequence[str],
+                store: Store, split: Split, options: FitOptions, grid: dict[str, list[Any]]
+                ) -> dict[str, Any]:
+    """The settings of one run as asked for: recorded, and compared before it is reused."""
+    return {"model": spec.name, "task": task.name, "layer": "+".join(layers),
+            "store_sha256": store.sha256, "splits_sha256": split.sha256,
+            **{k: v for k, v in asdict(options).items() if k != "jobs"}, "grid": grid}
+
+
 def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
             layers: Sequence[str],
             store: Store, split: Split, run_dir: Path, options: FitOptions,
             grid: dict[str, list[Any]], overwrite: bool = False) -> dict[str, Any]:
     """Search, refit, predict every split, and write one run directory."""
     prepare_run_dir(run_dir, overwrite)
+    request = fit_request(spec, task, layers, store, split, options, grid)
     started = time.perf_counter()
     fitted = fit_and_search(spec, data, options, grid)
     t0 = time.perf_counter()
@@ -173,6 +187,7 @@ def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
         features=_features_record(store, layers),
         splits_sha256=split.sha256,
         options=asdict(fitted.options),
+        request=request,
         hyperparameters=fitted.search.best,
         search=SearchRecord(metric=SEARCH_METRIC[spec.kind], grid=fitted.grid,
                             table=tuple(fitted.search.table)),
@@ -188,6 +203,30 @@ def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
     return finish_run(run_dir, record, preds, in_sample=("train", "val"))
 
 
+@dataclass(frozen=True)
+class _Planned:
+    """One (model, task, layer) run of :func:`fit_all` and what reusing it would mean."""
+
+    run_dir: Path
+    spec: EstimatorSpec
+    task: Task | RatingTask
+    layers: list[str]
+    request: dict[str, Any]
+    action: str = "fit"  # fit | skip (complete, same settings) | redo (other settings)
+
+
+def _plan_one(run_dir: Path, request: dict[str, Any], overwrite: bool, single: bool,
+              changed: Changed) -> str:
+    if overwrite or not is_complete(run_dir):
+        return "fit"
+    if diff := run_changes(run_dir, request):
+        if changed == "refuse":
+            refuse_changed(run_dir, request)
+        log.warning("%s was made with other settings (%s); fitting it again", run_dir, diff)
+        return "redo"
+    return "fit" if single else "skip"  # a single run refuses to replace itself
+
+
 def fit_all(
     store_dir: str | Path,
     models: Sequence[str],
@@ -200,14 +239,18 @@ def fit_all(
     overwrite: bool = False,
     on_done: Callable[[Path, dict[str, Any] | None], None] | None = None,
     nested: bool | None = None,
+    changed: Changed = "refuse",
 ) -> list[Path]:
     """Fit every (model, task, layer), pairing each task with the models of its kind
     (:func:`~emofeat.classical.options.plan_fits`: classifiers for classification tasks,
     regressors for rating tasks). Several combinations (or ``nested=True``) write
-    ``out/<model>-<task>-<layer>/`` and skip those already complete (resume); a single one
-    writes ``out`` itself. A rating task on a store without that rating is refused before
-    anything is written.
+    ``out/<model>-<task>-<layer>/`` and skip those already complete with the same settings
+    (resume); a single one writes ``out`` itself. A rating task on a store without that
+    rating is refused before anything is written.
 
+    A complete run made with other settings (options, grid, seed, store, split) is refused
+    before anything is fitted, naming what differs (``changed="refuse"``), or fitted again
+    with a warning (``changed="redo"``: the experiment runner, whose config decides).
     ``on_done(run_dir, record)`` is called after each run (record None: skipped).
     """
     options = options or FitOptions()
@@ -224,23 +267,33 @@ def fit_all(
     split = store_split(store, splits_file)
     single = not nested if nested is not None else len(pairs) * len(layer_sets) == 1
     out = Path(out)
-    done: list[Path] = []
+    plan = []
     for names in layer_sets:
-        X = None
         for task in task_objs:
             for spec in specs[task.name]:
                 run_dir = out if single else out / f"{spec.name}-{task.name}-{'+'.join(names)}"
-                if not single and is_complete(run_dir) and not overwrite:
-                    log.info("%s is complete; skipped", run_dir)
-                    if on_done:
-                        on_done(run_dir, None)
-                    done.append(run_dir)
-                    continue
-                X = load_features(store, names) if X is None else X
-                data = split_data(store, X, task, split)
-                record = fit_one(spec, task, data, names, store, split, run_dir, options,
-                                 grids[spec.kind, spec.name], overwrite)
-                if on_done:
-                    on_done(run_dir, record)
-                done.append(run_dir)
-    return done
+                request = fit_request(spec, task, names, store, split, options,
+                                      grids[spec.kind, spec.name])
+                plan.append(_Planned(run_dir, spec, task, names, request,
+                                     _plan_one(run_dir, request, overwrite, single, changed)))
+    return _fit_planned(plan, store, split, options, grids, overwrite, on_done)
+
+
+def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: FitOptions,
+                 grids: dict[tuple[str, str], dict[str, list[Any]]], overwrite: bool,
+                 on_done: Callable[[Path, dict[str, Any] | None], None] | None) -> list[Path]:
+    features: dict[str, np.ndarray] = {}  # one layer set in memory at a time
+    for p in plan:
+        if p.action == "skip":
+            log.info("%s is complete; skipped", p.run_dir)
+            record = None
+        else:
+            key = "+".join(p.layers)
+            if key not in features:
+                features = {key: load_features(store, p.layers)}
+            data = split_data(store, features[key], p.task, split)
+            record = fit_one(p.spec, p.task, data, p.layers, store, split, p.run_dir, options,
+                             grids[p.spec.kind, p.spec.name], overwrite or p.action == "redo")
+        if on_done:
+            on_done(p.run_dir, record)
+    return [p.run_dir for p in plan]

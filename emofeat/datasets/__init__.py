@@ -52,8 +52,13 @@ def detect_format(path: Path) -> str:
     )
 
 
-def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = None) -> Manifest:
-    """Read a dataset into a Manifest. Raises :class:`EmofeatError` for anything unusable."""
+def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = None,
+                  allow_outside_root: bool = False) -> Manifest:
+    """Read a dataset into a Manifest. Raises :class:`EmofeatError` for anything unusable.
+
+    ``allow_outside_root`` lets a CSV list name images outside its folder (absolute paths,
+    ``..``); the readers of published releases always refuse such paths.
+    """
     path = Path(data)
     if fmt not in FORMATS:
         raise EmofeatError(f"unknown format '{fmt}'; valid formats: {', '.join(FORMATS)}")
@@ -63,7 +68,10 @@ def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = N
     name = detect_format(path) if fmt == "auto" else fmt
     if name != "csv" and not path.is_dir():
         raise EmofeatError(f"{path} is not a directory (format '{name}')")
-    manifest = READERS[name].read(path, min_agree=min_agree)
+    if name == "csv":
+        manifest = CsvReader.read(path, min_agree, allow_outside_root=allow_outside_root)
+    else:
+        manifest = READERS[name].read(path, min_agree=min_agree)
     if not len(manifest):
         why = f" (dropped: {dict(manifest.dropped)})" if manifest.dropped else ""
         raise EmofeatError(f"no images found in {path}{why}")

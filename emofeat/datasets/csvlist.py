@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path, PurePosixPath
 
@@ -45,11 +46,28 @@ def _parse_agree(value: str, csv_path: Path, line: int) -> int:
     return agree
 
 
+def _outside_root(image_id: str) -> bool:
+    """Absolute (``/x``, ``C:/x``) or climbing out of the folder with ``..``."""
+    path = PurePosixPath(image_id)
+    return path.is_absolute() or ".." in path.parts or bool(re.match(r"^[A-Za-z]:", image_id))
+
+
+def _image_id(rel: str, where: str, allow_outside_root: bool) -> str:
+    image_id = PurePosixPath(rel.replace("\\", "/")).as_posix()
+    if _outside_root(image_id) and not allow_outside_root:
+        raise EmofeatError(f"{where}: path '{rel}' is outside the CSV's folder (absolute or "
+                           "with '..'); pass --allow-outside-root (or allow_outside_root = "
+                           "true in [data]) to read it anyway")
+    return image_id
+
+
 class CsvReader:
     """A CSV with columns ``path`` and ``label`` and optionally ``agree`` (annotators, of 5).
 
-    ``min_agree=K`` keeps rows with ``agree >= K``; rows left out are counted in ``dropped``.
-    Listed files that do not exist are dropped and counted, never silently.
+    Paths are relative to the CSV's folder; absolute ones and ones that climb out with
+    ``..`` are refused unless ``allow_outside_root``. A path listed twice is an error naming
+    both lines. ``min_agree=K`` keeps rows with ``agree >= K``; rows left out are counted in
+    ``dropped``. Listed files that do not exist are dropped and counted, never silently.
     """
 
     name = "csv"
@@ -59,7 +77,8 @@ class CsvReader:
         return path.is_file() and path.suffix.lower() == ".csv"
 
     @staticmethod
-    def read(csv_path: Path, min_agree: int | None = None) -> Manifest:
+    def read(csv_path: Path, min_agree: int | None = None,
+             allow_outside_root: bool = False) -> Manifest:
         check_min_agree(min_agree)
         if not csv_path.is_file():
             raise EmofeatError(f"{csv_path} is not a CSV file")
@@ -77,11 +96,16 @@ class CsvReader:
         rows: list[tuple[str, str]] = []
         agree_col: list[int] = []
         dropped: Counter[str] = Counter()
+        first_line: dict[str, int] = {}
         for line, rec in enumerate(raw, start=2):
             rel, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
             if not rel or not label:
                 raise EmofeatError(f"{csv_path}:{line}: empty path or label")
-            image_id = PurePosixPath(rel.replace("\\", "/")).as_posix()
+            image_id = _image_id(rel, f"{csv_path}:{line}", allow_outside_root)
+            if image_id in first_line:
+                raise EmofeatError(f"{csv_path}:{line}: '{image_id}' is listed twice (first "
+                                   f"on line {first_line[image_id]})")
+            first_line[image_id] = line
             agree = _parse_agree(rec["agree"], csv_path, line) if has_agree else None
             if not is_image_name(Path(image_id)):
                 dropped["not an image file"] += 1

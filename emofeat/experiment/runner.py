@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,9 @@ from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_con
 from emofeat.extract import extract
 from emofeat.ratings import rating_columns
 from emofeat.report import compare
+from emofeat.report.collect import find_runs
 from emofeat.runs import is_complete
+from emofeat.runs.settings import majority_settings, run_changes
 from emofeat.splits import Split
 from emofeat.store import Store
 from emofeat.taxonomy import SCORE_TASKS
@@ -45,16 +47,22 @@ class Experiment:
 
 def run_experiment(config_path: str | Path, out: str | Path | None = None,
                    announce: Say | None = None) -> dict[str, Any]:
-    """Run (or resume) every step of the experiment; returns the compare report."""
+    """Run (or resume) every step of the experiment; returns the compare report.
+
+    The config is the source of truth: a complete run made with other settings is done
+    again (with a warning naming what differs), and the report holds the runs this config
+    names, not others an earlier config left in OUT/runs.
+    """
     exp = open_experiment(config_path, out, announce)
     manifest = load_data(exp)
     check_ratings(exp, manifest)
     split = write_split(exp, manifest)
+    runs: list[Path] = []
     for section in exp.config.extract:
-        extract_and_fit(exp, section, manifest, split)
-    run_baselines(exp, manifest, split)
-    run_finetune(exp, manifest, split)
-    return run_compare(exp)
+        runs += extract_and_fit(exp, section, manifest, split)
+    runs += run_baselines(exp, manifest, split)
+    runs += run_finetune(exp, manifest, split)
+    return run_compare(exp, runs)
 
 
 def open_experiment(config_path: str | Path, out: str | Path | None = None,
@@ -74,7 +82,7 @@ def load_data(exp: Experiment) -> Manifest:
     if d.demo:
         spec = DemoSpec(seed=d.demo_seed, per_class=d.demo_per_class, size=d.demo_size)
         return load_manifest(make_demo(exp.out / "data", spec), "demo")
-    return load_manifest(exp.base / str(d.path), d.format, d.min_agree)
+    return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root)
 
 
 def check_ratings(exp: Experiment, manifest: Manifest) -> None:
@@ -106,7 +114,7 @@ def write_split(exp: Experiment, manifest: Manifest) -> Split:
 
 
 def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest,
-                    split: Split) -> None:
+                    split: Split) -> list[Path]:
     """OUT/stores/<name>, then OUT/runs/<name>/<model>-<task>-<layer>/."""
     f = exp.config.fit
     store = exp.out / "stores" / section.name
@@ -115,53 +123,84 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
             min_agree=exp.config.data.min_agree)
     exp.say(f"fit {', '.join(f.models)} on {section.name}")
     layers = select_layers(f.layers, Store.open(store).layer_names)
-    fit_all(store, f.models, exp.tasks, layers, exp.out / "runs" / section.name,
-            options=f.options(), on_done=_note(exp.say), nested=True)
+    return fit_all(store, f.models, exp.tasks, layers, exp.out / "runs" / section.name,
+                   options=f.options(), on_done=_note(exp.say), nested=True, changed="redo")
 
 
-def run_baselines(exp: Experiment, manifest: Manifest, split: Split) -> None:
+def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
+    """Whether ``run_dir`` must be (re)done: not complete, or made with other settings."""
+    if not is_complete(run_dir):
+        return True
+    if diff := run_changes(run_dir, requested):
+        log.warning("%s was made with other settings (%s); doing it again", run_dir, diff)
+        return True
+    return False
+
+
+def run_baselines(exp: Experiment, manifest: Manifest, split: Split) -> list[Path]:
     """OUT/runs/baselines/majority-<task>/ (a rating task: mean-<task>/) and the
     colour-feature runs."""
     b = exp.config.baselines
+    runs = []
     if b.majority:
         for task in exp.tasks:
             name = "mean" if task in SCORE_TASKS else "majority"
             run_dir = exp.out / "runs" / "baselines" / f"{name}-{task}"
-            if not is_complete(run_dir):
-                majority_run(manifest, split, task, run_dir)
+            wanted = majority_settings(task, split.sha256, manifest.sha256)
+            if _outdated(run_dir, wanted):
+                majority_run(manifest, split, task, run_dir, overwrite=True)
+            runs.append(run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
         colour = extract_colour(manifest, exp.out / "stores" / "colour", split)
-        fit_all(colour, b.colour_models, exp.tasks, ["colour"],
-                exp.out / "runs" / "baselines" / "colour", options=exp.config.fit.options(),
-                on_done=_note(exp.say), nested=True)
+        runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
+                        exp.out / "runs" / "baselines" / "colour",
+                        options=exp.config.fit.options(), on_done=_note(exp.say),
+                        nested=True, changed="redo")
+    return runs
 
 
-def run_finetune(exp: Experiment, manifest: Manifest, split: Split) -> None:
+def run_finetune(exp: Experiment, manifest: Manifest, split: Split) -> list[Path]:
     """OUT/runs/finetune-<task>/ for each task of [finetune] (resumed if interrupted)."""
     ft = exp.config.finetune
     if not ft.enabled:
-        return
+        return []
     from emofeat.finetune import CHECKPOINT, finetune
+    from emofeat.finetune.resume import checkpoint_changes, finetune_settings
 
+    runs = []
     for task in select_class_tasks(ft.tasks):
         run_dir = exp.out / "runs" / f"finetune-{task}"
-        if is_complete(run_dir):
+        runs.append(run_dir)
+        config = ft.for_task(task)
+        settings = finetune_settings(config, manifest, split)
+        if not _outdated(run_dir, settings):
             exp.say(f"finetune {task}: complete, skipped")
             continue
+        resume = not is_complete(run_dir) and (run_dir / CHECKPOINT).is_file()
+        if resume and (diff := checkpoint_changes(run_dir, settings)):
+            log.warning("%s: the interrupted run had other settings (%s); starting again",
+                        run_dir, diff)
+            resume = False
         exp.say(f"finetune {ft.backbone} for {task}")
-        finetune(manifest, split, run_dir, ft.for_task(task),
-                 resume=(run_dir / CHECKPOINT).is_file(),
+        finetune(manifest, split, run_dir, config, resume=resume, overwrite=not resume,
                  on_epoch=lambda r, t=task: exp.say(
                      f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "
                      f"acc {r['val_balanced_accuracy']:.3f}"))
+    return runs
 
 
-def run_compare(exp: Experiment) -> dict[str, Any]:
-    """OUT/report/report.{html,md,json} over every run."""
+def run_compare(exp: Experiment, runs: Sequence[Path]) -> dict[str, Any]:
+    """OUT/report/report.{html,md,json} over the runs of this config (others an earlier
+    config left in OUT/runs are named in a warning, not reported)."""
     exp.say("compare")
+    others = sorted(set(find_runs([exp.out / "runs"])) - set(runs))
+    if others:
+        log.warning("%d run(s) in %s are not part of this config and are left out of the "
+                    "report, e.g. %s", len(others), exp.out / "runs",
+                    ", ".join(str(p.relative_to(exp.out / "runs")) for p in others[:3]))
     c = exp.config.compare
-    report = compare([exp.out / "runs"], exp.out / "report", n_boot=c.bootstrap, seed=c.seed)
+    report = compare(runs, exp.out / "report", n_boot=c.bootstrap, seed=c.seed)
     report["report_dir"] = str(exp.out / "report")
     return report
 

@@ -51,6 +51,7 @@ class DataSection:
     path: str | None = None  # relative to the config file
     format: str = "auto"
     min_agree: int | None = None
+    allow_outside_root: bool = False  # a CSV list may name images outside its folder
     demo: bool = False  # generate the synthetic demo set into OUT/data
     demo_per_class: int = DemoSpec.per_class
     demo_size: int = DemoSpec.size

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, SubsetRandomSampler, WeightedRandomSamp
 
 from emofeat.backbones import data_config, eval_transform
 from emofeat.datasets import Manifest
-from emofeat.device import autocast_for, resolve_device, resolve_precision
+from emofeat.device import autocast_for, resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.finetune.config import CHECKPOINT, WEIGHTS, FinetuneConfig
 from emofeat.finetune.loop import (
@@ -42,9 +42,10 @@ from emofeat.finetune.model import (
     seed_everything,
     train_transform,
 )
+from emofeat.finetune.resume import checkpoint_to_resume, finetune_settings
 from emofeat.loading import ImageDataset, collate, default_workers
 from emofeat.metrics import balanced_accuracy
-from emofeat.runs.directory import finish_run, is_complete, model_file_entry, prepare_run_dir
+from emofeat.runs.directory import finish_run, model_file_entry
 from emofeat.runs.predictions import Predictions
 from emofeat.runs.record import FinetuneRun
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
@@ -183,32 +184,6 @@ class _Trainer:
                            classes=self.data.task.classes)
 
 
-def _describe(old: dict[str, Any], new: dict[str, Any]) -> str:
-    return "; ".join(f"{k}: checkpoint {old.get(k)!r}, now {new.get(k)!r}"
-                     for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k))
-
-
-def _checkpoint_to_resume(out: Path, resume: bool, overwrite: bool,
-                          settings: dict[str, Any]) -> dict[str, Any] | None:
-    """The checkpoint to continue from (``resume``), or a run directory made ready."""
-    checkpoint = out / CHECKPOINT
-    if resume:
-        if is_complete(out):
-            raise EmofeatError(f"{out} is already complete; nothing to resume")
-        if not checkpoint.is_file():
-            raise EmofeatError(f"{out} has no checkpoint to resume from")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if (diff := _describe(state["settings"], settings)):
-            raise EmofeatError(f"cannot resume {out} with different settings ({diff})")
-        return state
-    if checkpoint.is_file() and not overwrite and not is_complete(out):
-        raise EmofeatError(f"{out} holds an interrupted fine-tuning run; pass --resume to "
-                           "continue it or --overwrite to start again")
-    prepare_run_dir(out, overwrite)
-    checkpoint.unlink(missing_ok=True)
-    return None
-
-
 def _train(trainer: _Trainer, out: Path, settings: dict[str, Any],
            on_epoch: EpochCallback | None, progress: Progress | None) -> float:
     """The epochs still to do (early stopping on val); returns the seconds they took. The
@@ -271,11 +246,10 @@ def finetune(
     config.check()
     out = Path(out)
     device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
     data = _Data.of(manifest, split, config.task)
-    settings = {**config.settings(), "splits_sha256": split.sha256,
-                "manifest_sha256": manifest.sha256, "precision": precision}
-    state = _checkpoint_to_resume(out, resume, overwrite, settings)
+    settings = finetune_settings(config, manifest, split)
+    precision = settings["precision"]
+    state = checkpoint_to_resume(out, resume, overwrite, settings)
 
     seed_everything(config.seed)
     parts = build(config, data.task, data.y_train, device, precision, len(data.rows["train"]))

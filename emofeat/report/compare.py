@@ -8,6 +8,7 @@ the same resamples, and exact McNemar tests. Runs of rating tasks get a section 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -18,9 +19,12 @@ from emofeat.provenance import now, versions
 from emofeat.report import plots
 from emofeat.report.analysis import LEVEL, analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
+from emofeat.report.consistency import settings_warnings
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, short_table
+
+log = logging.getLogger(__name__)
 
 
 def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[str, bytes]:
@@ -62,11 +66,14 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     if n_boot < 1000:
         raise EmofeatError("--bootstrap needs at least 1000 resamples for 95% intervals")
     runs = load_runs(inputs)
+    warnings = settings_warnings(runs)
+    for line in warnings:
+        log.warning("%s", line)
     tasks = analyse([r for r in runs if not r.is_regression], n_boot=n_boot, seed=seed)
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
     report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256, n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
-                    runs=tuple(_entry(r) for r in runs), tasks=tasks,
+                    warnings=tuple(warnings), runs=tuple(_entry(r) for r in runs), tasks=tasks,
                     regression=ratings or None, versions=versions())
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

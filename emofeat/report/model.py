@@ -160,6 +160,9 @@ class Report:
     seed: int
     level: float
     synthetic: bool  # the runs use the synthetic demo set
+    # runs of one family made with different settings, one line each (absent in reports
+    # written before the field existed)
+    warnings: tuple[str, ...] | None = field(default=None, metadata=OMIT_IF_NONE)
     runs: tuple[RunEntry, ...]
     tasks: dict[str, TaskReport]
     # rating tasks; absent when the report has none

@@ -35,6 +35,9 @@ REGRESSION_HEADER = ("run", "features / layer", "model", "val MAE", "Pearson r [
 SYNTHETIC_NOTE = ("These runs use the SYNTHETIC demo data set: the numbers show the pipeline "
                   "works, they are not a benchmark.")
 
+WARNINGS_TITLE = ("Runs of one family were made with different settings: the family's best "
+                  "run and the gaps between families may mix them.")
+
 
 @dataclass(frozen=True)
 class Table:
@@ -162,7 +165,8 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                         "note": _regression_note(report, rating_task),
                         "runs": regression_table(rating_task), "figures": uris})
     return {"intro": _intro(report), "tasks": tasks, "regression": ratings,
-            "synthetic_note": SYNTHETIC_NOTE if report.synthetic else ""}
+            "synthetic_note": SYNTHETIC_NOTE if report.synthetic else "",
+            "warnings": list(report.warnings or ()), "warnings_title": WARNINGS_TITLE}
 
 
 @functools.cache

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from emofeat.atomic import replacing
+from emofeat.csvrows import write_row
 from emofeat.errors import EmofeatError
 from emofeat.metrics import classification_metrics, regression_metrics
 
@@ -85,9 +86,9 @@ def write_predictions(path: Path, preds: Predictions | RatingPredictions) -> Non
             return
         writer.writerow(["id", "split", "y_true", "y_pred", *(f"score_{c}" for c in preds.classes)])
         for i, image_id in enumerate(preds.ids):
-            writer.writerow([image_id, preds.splits[i], preds.classes[preds.y_true[i]],
-                             preds.classes[preds.y_pred[i]],
-                             *(f"{s:.7g}" for s in preds.scores[i])])
+            write_row(fh, writer, [image_id, preds.splits[i], preds.classes[preds.y_true[i]],
+                                   preds.classes[preds.y_pred[i]],
+                                   *(f"{s:.7g}" for s in preds.scores[i])])
 
 
 def read_predictions(path: str | Path, classes: Sequence[str]) -> Predictions:

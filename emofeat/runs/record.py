@@ -81,7 +81,9 @@ class FeatureRun:
     layer: str  # "a" or "a+b" (concatenated)
     features: FeaturesRecord
     splits_sha256: str
-    options: dict[str, Any]
+    options: dict[str, Any]  # as used (PCA may have been lowered to fit the data)
+    # the settings asked for, compared before the run is reused (absent in older runs)
+    request: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     hyperparameters: dict[str, Any]
     search: SearchRecord
     refit_on: tuple[str, ...]

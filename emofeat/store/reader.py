@@ -19,11 +19,16 @@ from emofeat.store.writer import META_FILE, SPLITS_FILE
 
 
 class Store:
-    """Read access to a complete feature store. ``Store.open(path)``."""
+    """Read access to a complete feature store. ``Store.open(path)``.
+
+    Every shard's SHA-256 is checked against store.json before its first read: a changed
+    or damaged shard is refused, never used.
+    """
 
     def __init__(self, path: Path, record: StoreRecord) -> None:
         self.path = path
         self.record = record
+        self._verified: set[int] = set()
 
     @classmethod
     def open(cls, path: str | Path, allow_incomplete: bool = False) -> Store:
@@ -61,10 +66,24 @@ class Store:
     def _shards(self) -> list[ShardEntry]:
         return sorted(self.record.shards, key=lambda s: s.index)
 
+    def _open_shard(self, shard: ShardEntry) -> h5py.File:
+        """A shard for reading, once its hash matched store.json (checked once per Store)."""
+        file = self.path / shard.file
+        if shard.index not in self._verified:
+            if not file.is_file():
+                raise EmofeatError(f"{file} is missing; re-run the same `emofeat extract` "
+                                   "command to redo it")
+            if sha256_file(file) != shard.sha256:
+                raise EmofeatError(f"{file} does not match its SHA-256 in store.json (changed "
+                                   "or damaged); refusing to read it: re-run the same "
+                                   "`emofeat extract` command to redo it")
+            self._verified.add(shard.index)
+        return h5py.File(file, "r")
+
     def _read_strings(self, name: str) -> list[str]:
         values: list[str] = []
         for shard in self._shards():
-            with h5py.File(self.path / shard.file, "r") as f:
+            with self._open_shard(shard) as f:
                 values.extend(f[name].asstr()[...].tolist())
         return values
 
@@ -124,7 +143,7 @@ class Store:
         self.check_layer(layer)
         parts = []
         for shard in self._shards():
-            with h5py.File(self.path / shard.file, "r") as f:
+            with self._open_shard(shard) as f:
                 parts.append(f["features"][layer][...])
         dim = next(d.dim for d in self.record.layers if d.name == layer)
         full = np.concatenate(parts) if parts else np.zeros((0, dim), self.record.dtype)

@@ -13,6 +13,7 @@ import fcntl
 import io
 import logging
 import os
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -68,14 +69,18 @@ def _exclusive_lock(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str],
+def _shard_image(record: StoreRecord, index: int, ids: Sequence[str],
                  labels: Sequence[str], features: Mapping[str, np.ndarray],
-                 ratings: Mapping[str, Sequence[float]] | None = None) -> None:
+                 ratings: Mapping[str, Sequence[float]] | None = None) -> bytes:
     """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata, and
-    /ratings/<column> when the store records ratings."""
+    /ratings/<column> when the store records ratings.
+
+    Built in memory (the same bytes HDF5 writes to disk), so that a full disk fails a plain
+    write, which is reported cleanly, and never HDF5 halfway through closing a file."""
     dtype = np.dtype(record.dtype)
     string = h5py.string_dtype("utf-8")
-    with h5py.File(path, "w") as f:
+    name = f"shard-{index}-{os.getpid()}-{threading.get_ident()}"
+    with h5py.File(name, "w", driver="core", backing_store=False) as f:
         f.attrs["format"] = STORE_FORMAT
         f.attrs["shard_index"] = index
         f.attrs["backbone"] = record.backbone
@@ -98,6 +103,8 @@ def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str]
                     raise RuntimeError(f"shard {index}: no values of rating '{column}'")
                 values = np.asarray(given[column], dtype=np.float64).reshape(len(ids))
                 group.create_dataset(column, data=values)
+        f.flush()
+        return bytes(f.id.get_file_image())
 
 
 @dataclass
@@ -126,10 +133,11 @@ class StoreWriter:
         """Write shard ``index`` to a temporary file, rename it into place, record it.
         ``ratings``: the values of each rating column of the record, row by row."""
         final = self.path / shard_name(index)
-        with replacing(final) as tmp:
-            _write_shard(tmp, self.record, index, ids, labels, features, ratings)
-            with open(tmp, "rb") as fh:
-                os.fsync(fh.fileno())
+        image = _shard_image(self.record, index, ids, labels, features, ratings)
+        with replacing(final) as tmp, open(tmp, "wb") as fh:
+            fh.write(image)
+            fh.flush()
+            os.fsync(fh.fileno())
         self.done[index] = ShardEntry(index=index, file=final.name, rows=len(ids),
                                       sha256=sha256_file(final),
                                       failed=tuple((str(i), str(why)) for i, why in failed))
