@@ -6,10 +6,12 @@ store.json       provenance (backbone, weights, data config, layers, pooling, dt
 splits.csv       the split every later stage uses
 shard-00000.h5   /ids (N,) utf-8, /labels (N,) utf-8, /features/<layer> (N, D)
 failed.csv       id, reason: images that could not be decoded
+.store.lock      the writer lock (see ``lock``)
 ```
 
 Modules: ``record`` (store.json as a typed record, its one reader and writer), ``writer``
-(creating and resuming a store), ``reader`` (:class:`Store`).
+(creating and resuming a store), ``lock`` (one writing process per store), ``reader``
+(:class:`Store`).
 """
 
 from emofeat.extract_config import DTYPES

@@ -3,13 +3,13 @@
 A shard is written under a temporary name and renamed when complete; the shard table is
 updated after the rename, and ``status`` becomes ``complete`` only when every shard is in.
 Re-running the same configuration skips shards whose hash verifies, so an interrupted run
-ends with the same bytes as an uninterrupted one. One writer at a time (a file lock).
+ends with the same bytes as an uninterrupted one. One writing process at a time (a lock, see
+:mod:`emofeat.store.lock`).
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import logging
 import os
@@ -26,6 +26,8 @@ from emofeat.atomic import replacing, write_text
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 from emofeat.splits import Split, write_split
+from emofeat.store.lock import LOCK_FILE
+from emofeat.store.lock import exclusive_lock as _exclusive_lock
 from emofeat.store.record import (
     STORE_FORMAT,
     STORE_JSON,
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 META_FILE = "store.json"
 SPLITS_FILE = "splits.csv"
 FAILED_FILE = "failed.csv"
-LOCK_FILE = ".store.lock"
 
 
 def shard_name(index: int) -> str:
@@ -50,22 +51,6 @@ def shard_name(index: int) -> str:
 def shard_ranges(n_rows: int, shard_size: int) -> list[range]:
     """Manifest rows of each shard: fixed-size slices in manifest order."""
     return [range(s, min(s + shard_size, n_rows)) for s in range(0, n_rows, shard_size)]
-
-
-@contextmanager
-def _exclusive_lock(directory: Path) -> Iterator[None]:
-    """Hold an advisory lock on the store for as long as one writer works on it."""
-    fd = os.open(directory / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EmofeatError(
-                f"another emofeat process is writing {directory}; wait for it to finish"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _write_shard(path: Path, record: StoreRecord, index: int, ids: Sequence[str],
@@ -202,7 +187,7 @@ def open_for_writing(
         writer = StoreWriter(path, record, ranges)
         if old is not None:
             _keep_verified(writer, old)
-        for stale in path.glob(".shard-*.tmp-*"):
+        for stale in path.glob(".*.tmp-*"):  # left by a writer that died; never read
             stale.unlink()
         splits_path = path / SPLITS_FILE
         if not splits_path.exists() or splits_path.read_bytes() != split.to_csv_bytes():
