@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -22,14 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from emofeat.cli.main import app
-from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError
 from emofeat.store import LOCK_FILE, Store
 from emofeat.store.lock import exclusive_lock
-
-ARGS = ["--backbone", "tf_efficientnet_lite0", "--weights", "random", "--layers", "bn2",
-        "--shard-size", "6", "--batch-size", "3"]
-ONE_THREAD = {**os.environ, "OMP_NUM_THREADS": "1"}  # the features' bytes follow the threads
+from tests.conftest import ONE_THREAD, SMALL_ARGS
 
 #: Runs the CLI; EMOFEAT_TEST_KILL=POINT:N sends SIGKILL to this process at the Nth call of
 #: POINT's function. Worker pids go to EMOFEAT_TEST_WORKERS. Rows 12 on (shards 2 and 3) take
@@ -104,31 +99,6 @@ KILLER = textwrap.dedent('''
 ''')
 
 
-@pytest.fixture(scope="module")
-def small_demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """24 images: 4 shards of 6 rows, 2 batches of 3 per shard."""
-    return make_demo(tmp_path_factory.mktemp("demo") / "data",
-                     DemoSpec(seed=0, per_class=3, size=32))
-
-
-@pytest.fixture
-def one_thread() -> Iterator[None]:
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(small_demo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("once") / "s"
-    subprocess.run([sys.executable, "-m", "emofeat", "-q", "extract", str(small_demo), "--out",
-                    str(out), "--workers", "0", *ARGS], env=ONE_THREAD, check=True)
-    return out
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -155,15 +125,15 @@ def _same_store(a: Path, b: Path) -> None:
     ("store.json:3", ".store.json"),  # during the store.json write
 ])
 def test_sigkill_then_resume_at_once(point: str, leftover: str | None, small_demo: Path,
-                                     uninterrupted: Path, tmp_path: Path,
+                                     small_store: Path, tmp_path: Path,
                                      one_thread: None) -> None:
     out, workers = tmp_path / "s", tmp_path / "workers.txt"
     (tmp_path / "kill.py").write_text(KILLER)
     env = {**ONE_THREAD, "EMOFEAT_TEST_KILL": point, "EMOFEAT_TEST_WORKERS": str(workers)}
     with open(tmp_path / "stderr.txt", "w") as err:  # a pipe would wait for the orphans too
         killed = subprocess.run([sys.executable, str(tmp_path / "kill.py"), "-q", "extract",
-                                 str(small_demo), "--out", str(out), "--workers", "2", *ARGS],
-                                env=env, stdout=err, stderr=err)
+                                 str(small_demo), "--out", str(out), "--workers", "2",
+                                 *SMALL_ARGS], env=env, stdout=err, stderr=err)
     assert killed.returncode == -signal.SIGKILL, (tmp_path / "stderr.txt").read_text()
     orphans = [int(p) for p in workers.read_text().split()]
     alive = [pid for pid in orphans if _alive(pid)]
@@ -175,10 +145,10 @@ def test_sigkill_then_resume_at_once(point: str, leftover: str | None, small_dem
     # at once: the killed run's workers still live (they notice within ~5 s) and held its
     # lock through the descriptor they inherited, when it was an flock
     result = CliRunner().invoke(app, ["extract", str(small_demo), "--out", str(out),
-                                      "--workers", "2", *ARGS])
+                                      "--workers", "2", *SMALL_ARGS])
     assert alive, "the killed run's workers were gone before the resume"
     assert result.exit_code == 0, result.output
-    _same_store(out, uninterrupted)
+    _same_store(out, small_store)
     verify = CliRunner().invoke(app, ["inspect", str(out), "--verify"])
     assert verify.exit_code == 0 and "all shards OK" in verify.stdout
     assert not [p.name for p in out.iterdir() if ".tmp-" in p.name or p.name.startswith(".rank")]

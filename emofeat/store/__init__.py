@@ -10,8 +10,8 @@ failed.csv       id, reason: images that could not be decoded
 ```
 
 Modules: ``record`` (store.json as a typed record, its one reader and writer), ``writer``
-(creating and resuming a store), ``lock`` (one writing process per store), ``reader``
-(:class:`Store`).
+(creating and resuming a store), ``lock`` (one writing process per store), ``journal`` (the
+shards of ranks other than 0 in a job of several), ``reader`` (:class:`Store`).
 """
 
 from emofeat.extract_config import DTYPES
@@ -32,6 +32,7 @@ from emofeat.store.writer import (
     META_FILE,
     SPLITS_FILE,
     StoreWriter,
+    join_for_writing,
     open_for_writing,
     shard_name,
     shard_ranges,
@@ -40,6 +41,6 @@ from emofeat.store.writer import (
 __all__ = [
     "CONFIG_KEYS", "DTYPES", "FAILED_FILE", "FORMAT_VERSION", "LOCK_FILE", "META_FILE",
     "SPLITS_FILE", "STORE_FORMAT", "STORE_JSON", "DatasetInfo", "ShardEntry", "Store",
-    "StoreRecord", "StoreWriter", "StoredLayer", "open_for_writing", "shard_name",
-    "shard_ranges",
+    "StoreRecord", "StoreWriter", "StoredLayer", "join_for_writing", "open_for_writing",
+    "shard_name", "shard_ranges",
 ]
