@@ -49,7 +49,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
     handler = RichHandler(console=Console(stderr=True), show_time=False, show_path=False,
                           markup=False, rich_tracebacks=False)
     logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
-    for noisy in ("PIL", "matplotlib", "h5py", "timm"):
+    for noisy in ("PIL", "matplotlib", "h5py", "timm", "lightgbm"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

@@ -11,7 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from emofeat.classical.backend import out_of_core
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, get_spec, parse_grid
+from emofeat.classical.lazy import lazy_features
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.errors import EmofeatError
@@ -183,7 +185,7 @@ def fit_all(
     out = Path(out)
     done: list[Path] = []
     for names in layer_sets:
-        X = None
+        matrices: dict[bool, Any] = {}  # in memory, and out of core (a Dask array), as needed
         for task in task_objs:
             for spec in specs:
                 run_dir = out if single else out / f"{spec.name}-{task.name}-{'+'.join(names)}"
@@ -193,8 +195,10 @@ def fit_all(
                         on_done(run_dir, None)
                     done.append(run_dir)
                     continue
-                X = load_features(store, names) if X is None else X
-                data = split_data(store, X, task, split)
+                lazy = out_of_core(spec, store, names)
+                if lazy not in matrices:
+                    matrices[lazy] = (lazy_features if lazy else load_features)(store, names)
+                data = split_data(store, matrices[lazy], task, split)
                 record = fit_one(spec, task, data, names, store, split, run_dir, options,
                                  grids[spec.name], overwrite)
                 if on_done:
