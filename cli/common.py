@@ -77,7 +77,7 @@ def setup_logging(verbose: int, quiet: bool) -> None:
         handler = logging.StreamHandler(sys.stderr)
         fmt = "%(levelname)-8s %(message)s"
     logging.basicConfig(level=level, handlers=[handler], format=fmt, force=True)
-    for noisy in ("PIL", "matplotlib", "h5py", "timm"):
+    for noisy in ("PIL", "matplotlib", "h5py", "timm", "lightgbm"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import typer
@@ -59,13 +60,19 @@ def extract_cmd(
     strict: bool = typer.Option(False, "--strict", help="Stop at the first unreadable image."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a store made with "
                                    "another configuration."),
+    distributed: bool = typer.Option(False, "--distributed", help="One rank of a job of "
+                                     "several (torchrun: implied when WORLD_SIZE > 1; srun: "
+                                     "ranks from SLURM_PROCID/SLURM_NTASKS); each rank writes "
+                                     "its share of the shards into the one store."),
 ) -> None:
     """Extract pooled features of a frozen backbone into an HDF5 feature store.
 
-    Re-running the same command resumes an interrupted run.
+    Re-running the same command resumes an interrupted run. Under torchrun (or srun with
+    --distributed) the ranks share the work; see the README's "Scaling out".
 
     Example: emofeat extract ./FI --out stores/irv2 --layers repeat_1,repeat_2,conv2d_7b
     """
+    from emofeat.distributed import process_group
     from emofeat.extract import extract
 
     config = ExtractConfig(backbone=backbone, weights=weights, layers=names(layers) or None,
@@ -76,8 +83,13 @@ def extract_cmd(
     config.check()
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
     split = read_split(splits, manifest) if splits else None
-    with progress_bar(f"extract {backbone}") as progress:
-        extract(manifest, out_dir, config, split=split, min_agree=min_agree, progress=progress)
+    with process_group(device, distributed) as ranks:
+        bar = progress_bar(f"extract {backbone}") if ranks.is_main else nullcontext(None)
+        with bar as progress:
+            extract(manifest, out_dir, config, split=split, min_agree=min_agree,
+                    progress=progress, ranks=ranks)
+    if not ranks.is_main:
+        return
     from emofeat.store import Store
 
     store = Store.open(out_dir)

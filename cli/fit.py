@@ -4,6 +4,7 @@ stored features."""
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -12,6 +13,13 @@ import typer
 from rich.table import Table
 
 from emofeat.atomic import replacing
+from emofeat.classical.backend import (
+    BACKENDS,
+    OUT_OF_CORE_GB,
+    Backend,
+    require_dask,
+    use_backend,
+)
 from emofeat.classical.options import (
     CLASS_WEIGHTS,
     MODEL_NAMES,
@@ -54,6 +62,17 @@ def fit_cmd(
     l2norm: bool = typer.Option(DEFAULTS.l2norm, "--l2norm",
                                 help="L2-normalise features first."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace complete runs."),
+    backend: str = typer.Option("local", help=f"{' or '.join(BACKENDS)}: the grid search "
+                                "through joblib on this machine, or on a Dask cluster "
+                                "(pip install 'emofeat[dask]')."),
+    scheduler: str | None = typer.Option(None, metavar="ADDRESS", help="With --backend dask: "
+                                         "a scheduler address (tcp://host:8786), or local:N "
+                                         "for a LocalCluster of N worker processes here "
+                                         "(default: local)."),
+    out_of_core_above: float = typer.Option(OUT_OF_CORE_GB, metavar="GB", help="With --backend "
+                                            "dask: fit lightgbm out of core (Dask LightGBM on "
+                                            "the store's shards) when a layer's features are "
+                                            "larger than this; 0 = always."),
 ) -> None:
     """Fit classifiers (or rating regressors) on stored features: search on val, refit on
     train+val, score test. Rating tasks are tuned by MAE on val.
@@ -64,12 +83,24 @@ def fit_cmd(
     from emofeat.store import Store
 
     options = FitOptions(class_weight=class_weight, pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
+    where = Backend(backend, scheduler, out_of_core_above)
+    where.check()
+    if where.name == "dask":
+        _quiet_dask()
     models, tasks = names(model), names(task)
     pairs = plan_fits(models, tasks)
     layers = select_layers(names(layer), Store.open(store_dir).layer_names)
-    with err.status(f"fitting {len(pairs) * len(layers)} run(s)"):
+    with use_backend(where), err.status(f"fitting {len(pairs) * len(layers)} run(s)"):
         fit_all(store_dir, models, tasks, layers, out_dir, splits_file=splits, grid=grid,
                 options=options, overwrite=overwrite, on_done=_report)
+
+
+def _quiet_dask() -> None:
+    """Dask's own log lines only as warnings (unless -v): distributed sets its loggers'
+    levels when imported, so after that."""
+    require_dask()
+    verbose = logging.getLogger().getEffectiveLevel() <= logging.DEBUG
+    logging.getLogger("distributed").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def _report(run_dir: Path, record: dict[str, Any] | None) -> None:

@@ -1,7 +1,8 @@
 """The batch engine: DataLoader -> frozen backbone -> pooled layers -> feature store shards.
 
 Batches never straddle a shard, so a shard's bytes do not depend on whether the run was
-interrupted before it. Only the shard being filled is held in memory.
+interrupted before it, nor on the rank that computed it in a job of several processes
+(:mod:`emofeat.distributed`). Only the shard being filled is held in memory.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from emofeat.backbones import (
 )
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_device, resolve_precision
+from emofeat.distributed import SINGLE, Ranks, finish_shared, shared_store
 from emofeat.errors import EmofeatError
 from emofeat.extract_config import ExtractConfig  # re-exported: emofeat.extract.ExtractConfig
 from emofeat.frozen import FeatureModel
@@ -43,7 +45,7 @@ from emofeat.loading import (
 from emofeat.provenance import versions
 from emofeat.ratings import rating_table, ratings_info
 from emofeat.splits import Split, check_split_matches, make_split
-from emofeat.store import StoreWriter, open_for_writing
+from emofeat.store import StoreWriter
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +126,17 @@ def extract(
     split: Split | None = None,
     min_agree: int | None = None,
     progress: Progress | None = None,
+    ranks: Ranks = SINGLE,
 ) -> Path:
     """Extract pooled features of ``manifest`` into the store at ``out``; returns ``out``.
 
-    Re-running with the same configuration resumes; see :mod:`emofeat.store`.
+    Re-running with the same configuration resumes; see :mod:`emofeat.store`. In a job of
+    several processes (``ranks`` from :func:`emofeat.distributed.process_group`), every rank
+    calls this with the same arguments and writes its share of the shards.
     """
     config = config or ExtractConfig()
     config.check()
-    device = resolve_device(config.device)
+    device = ranks.device(resolve_device(config.device))
     precision = resolve_precision(config.precision, device)
     split = split or make_split(manifest)
     check_split_matches(split, manifest.ids, source="the split")
@@ -147,19 +152,11 @@ def extract(
                             micro_batch=config.batch_size, mean=cfg["mean"], std=cfg["std"],
                             memory_format=config.memory_format, compile=config.compile)
     return fill_store(manifest, out, meta, split, features, uint8_transform(cfg), config,
-                      device, progress)
+                      device, progress, ranks)
 
 
 #: Any batch -> pooled arrays function (e.g. hand-crafted features) can fill a store too.
 FeatureFn = Callable[[torch.Tensor], dict[str, np.ndarray]]
-
-
-@dataclass
-class _Ready:
-    value: dict[str, np.ndarray]
-
-    def result(self) -> dict[str, np.ndarray]:
-        return self.value
 
 
 class _Immediate:
@@ -174,8 +171,10 @@ class _Immediate:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def submit(self, images: torch.Tensor) -> _Ready:
-        return _Ready(self.fn(images))
+    def submit(self, images: torch.Tensor) -> Future[dict[str, np.ndarray]]:
+        done: Future[dict[str, np.ndarray]] = Future()
+        done.set_result(self.fn(images))
+        return done
 
 
 def fill_store(
@@ -188,27 +187,37 @@ def fill_store(
     config: ExtractConfig,
     device: torch.device,
     progress: Progress | None = None,
+    ranks: Ranks = SINGLE,
 ) -> Path:
     """Create or resume the store ``out`` described by ``meta``: every image goes through
     ``transform`` in the DataLoader workers, then ``features`` (a batch of transformed images
-    -> one array per layer of ``meta``) in this process."""
+    -> one array per layer of ``meta``) in this process. Ranks share the shards to do."""
     source = features if isinstance(features, FeatureModel) else _Immediate(features)
-    with open_for_writing(out, meta, len(manifest), split, config.overwrite) as writer:
-        pending = writer.pending()
-        if not pending:
+    with shared_store(out, meta, len(manifest), split, config.overwrite, ranks) as (
+            writer, mine, any_work):
+        if not any_work:
             log.info("%s is already complete", out)
-            if not writer.complete_on_disk:
+            if ranks.is_main and not writer.complete_on_disk:
                 writer.finish()
             return Path(out)
         started = time.perf_counter()
-        with source:
-            _Engine(writer, manifest, config, progress).run(
-                _loader(manifest, writer, pending, transform, config, device), source, pending)
-        writer.finish(seconds=round(time.perf_counter() - started, 3), device=device.type)
-    n_failed = writer.record.n_failed
-    log.info("wrote %d rows x %d layers to %s%s", writer.record.n_rows,
-             len(writer.record.layers), out,
-             f" ({n_failed} images failed, see failed.csv)" if n_failed else "")
+        error: Exception | None = None
+        try:
+            if mine:
+                with source:
+                    _Engine(writer, manifest, config, progress).run(
+                        _loader(manifest, writer, mine, transform, config, device), source, mine)
+        except Exception as exc:  # every rank must hear of it: raised by finish_shared
+            error = exc
+        finish_shared(writer, ranks, error, seconds=round(time.perf_counter() - started, 3),
+                      device=device.type)
+    if ranks.world > 1:
+        log.info("rank %d wrote %d shards", ranks.rank, len(mine))
+    if ranks.is_main:
+        n_failed = writer.record.n_failed
+        log.info("wrote %d rows x %d layers to %s%s", writer.record.n_rows,
+                 len(writer.record.layers), out,
+                 f" ({n_failed} images failed, see failed.csv)" if n_failed else "")
     return Path(out)
 
 

@@ -81,7 +81,7 @@ def save_model(pipe: Pipeline, run_dir: Path) -> list[str]:
     import skops.io as sio
 
     clf = pipe[-1]
-    if type(clf).__module__.startswith("lightgbm"):
+    if hasattr(clf, "booster_"):  # LightGBM's, or wrapping one (emofeat.classical.lazy)
         files = [BOOSTER_FILE]
         clf.booster_.save_model(str(run_dir / BOOSTER_FILE))
         if len(pipe) > 1:

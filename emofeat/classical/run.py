@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
+from emofeat.classical.backend import out_of_core
 from emofeat.classical.criteria import SEARCH_METRIC
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, get_spec, parse_grid
+from emofeat.classical.lazy import lazy_features
 from emofeat.classical.options import plan_fits
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
@@ -282,16 +284,18 @@ def fit_all(
 def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: FitOptions,
                  grids: dict[tuple[str, str], dict[str, list[Any]]], overwrite: bool,
                  on_done: Callable[[Path, dict[str, Any] | None], None] | None) -> list[Path]:
-    features: dict[str, np.ndarray] = {}  # one layer set in memory at a time
+    # one layer set at a time, in memory or out of core (a Dask array over the shards)
+    matrices: dict[tuple[str, bool], Any] = {}
     for p in plan:
         if p.action == "skip":
             log.info("%s is complete; skipped", p.run_dir)
             record = None
         else:
-            key = "+".join(p.layers)
-            if key not in features:
-                features = {key: load_features(store, p.layers)}
-            data = split_data(store, features[key], p.task, split)
+            key = ("+".join(p.layers), out_of_core(p.spec, store, p.layers))
+            if key not in matrices:
+                matrices = {k: v for k, v in matrices.items() if k[0] == key[0]}
+                matrices[key] = (lazy_features if key[1] else load_features)(store, p.layers)
+            data = split_data(store, matrices[key], p.task, split)
             record = fit_one(p.spec, p.task, data, p.layers, store, split, p.run_dir, options,
                              grids[p.spec.kind, p.spec.name], overwrite or p.action == "redo")
         if on_done:

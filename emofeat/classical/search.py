@@ -73,6 +73,24 @@ def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
     return row
 
 
+def _is_lazy(X: Any) -> bool:
+    """A Dask array over the store's shards (:mod:`emofeat.classical.lazy`)."""
+    return not isinstance(X, np.ndarray)
+
+
+def _jobs(options: FitOptions, n_candidates: int) -> tuple[int, int]:
+    """Candidates fitted at once, and threads for each: this machine's CPUs shared out; with
+    the Dask backend (:mod:`emofeat.classical.backend`), one task per candidate, one thread
+    each, and the cluster's workers decide how many run at once."""
+    from emofeat.classical.backend import active
+
+    if active().client is not None:
+        return (n_candidates if options.jobs <= 0 else min(options.jobs, n_candidates)), 1
+    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
+    jobs = max(1, min(jobs, n_candidates))
+    return jobs, max(1, (os.cpu_count() or 1) // jobs)
+
+
 @dataclass
 class SearchResult:
     table: list[dict[str, Any]]
@@ -84,10 +102,12 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
            options: FitOptions) -> SearchResult:
     """Fit every grid candidate on train, score it on val; the best balanced accuracy (a
     regressor: the lowest MAE) wins; ties go to the earlier candidate of the grid."""
+    if _is_lazy(data.X["train"]):
+        from emofeat.classical.lazy import search_lazy
+
+        return search_lazy(spec, grid, data, options)
     candidates = list(ParameterGrid(dict(grid)))
-    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    jobs = max(1, min(jobs, len(candidates)))
-    inner = max(1, (os.cpu_count() or 1) // jobs)
+    jobs, inner = _jobs(options, len(candidates))
     start = time.perf_counter()
     table = Parallel(n_jobs=jobs)(
         delayed(_evaluate)(spec, params, options, inner, data) for params in candidates)
@@ -102,6 +122,10 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
 def refit(spec: EstimatorSpec, best: Mapping[str, Any], data: SplitData,
           options: FitOptions) -> Pipeline:
     """The chosen hyperparameters, fitted on train+val (no early stopping)."""
+    if _is_lazy(data.X["train"]):
+        from emofeat.classical.lazy import refit_lazy
+
+        return refit_lazy(spec, best, data, options)
     X, y = data.train_val()
     inner = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
     return _fit(build_pipeline(spec, best, options, inner), spec, X, y)

@@ -6,10 +6,12 @@ store.json       provenance (backbone, weights, data config, layers, pooling, dt
 splits.csv       the split every later stage uses
 shard-00000.h5   /ids (N,) utf-8, /labels (N,) utf-8, /features/<layer> (N, D)
 failed.csv       id, reason: images that could not be decoded
+.store.lock      the writer lock (see ``lock``)
 ```
 
 Modules: ``record`` (store.json as a typed record, its one reader and writer), ``writer``
-(creating and resuming a store), ``reader`` (:class:`Store`).
+(creating and resuming a store), ``lock`` (one writing process per store), ``journal`` (the
+shards of ranks other than 0 in a job of several), ``reader`` (:class:`Store`).
 """
 
 from emofeat.extract_config import DTYPES
@@ -30,6 +32,7 @@ from emofeat.store.writer import (
     META_FILE,
     SPLITS_FILE,
     StoreWriter,
+    join_for_writing,
     open_for_writing,
     shard_name,
     shard_ranges,
@@ -38,6 +41,6 @@ from emofeat.store.writer import (
 __all__ = [
     "CONFIG_KEYS", "DTYPES", "FAILED_FILE", "FORMAT_VERSION", "LOCK_FILE", "META_FILE",
     "SPLITS_FILE", "STORE_FORMAT", "STORE_JSON", "DatasetInfo", "ShardEntry", "Store",
-    "StoreRecord", "StoreWriter", "StoredLayer", "open_for_writing", "shard_name",
-    "shard_ranges",
+    "StoreRecord", "StoreWriter", "StoredLayer", "join_for_writing", "open_for_writing",
+    "shard_name", "shard_ranges",
 ]

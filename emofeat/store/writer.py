@@ -3,18 +3,20 @@
 A shard is written under a temporary name and renamed when complete; the shard table is
 updated after the rename, and ``status`` becomes ``complete`` only when every shard is in.
 Re-running the same configuration skips shards whose hash verifies, so an interrupted run
-ends with the same bytes as an uninterrupted one. One writer at a time (a file lock).
+ends with the same bytes as an uninterrupted one. One writing process at a time (a lock, see
+:mod:`emofeat.store.lock`); in a job of several ranks that process is rank 0, and the other
+ranks write only their own shards and journals (:func:`join_for_writing`,
+:mod:`emofeat.store.journal`).
 """
 
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +29,9 @@ from emofeat.atomic import replacing, write_text
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 from emofeat.splits import Split, write_split
+from emofeat.store.journal import JOURNAL_GLOB, read_journals, remove_journals, write_journal
+from emofeat.store.lock import LOCK_FILE
+from emofeat.store.lock import exclusive_lock as _exclusive_lock
 from emofeat.store.record import (
     STORE_FORMAT,
     STORE_JSON,
@@ -41,7 +46,6 @@ log = logging.getLogger(__name__)
 META_FILE = "store.json"
 SPLITS_FILE = "splits.csv"
 FAILED_FILE = "failed.csv"
-LOCK_FILE = ".store.lock"
 
 
 def shard_name(index: int) -> str:
@@ -51,22 +55,6 @@ def shard_name(index: int) -> str:
 def shard_ranges(n_rows: int, shard_size: int) -> list[range]:
     """Manifest rows of each shard: fixed-size slices in manifest order."""
     return [range(s, min(s + shard_size, n_rows)) for s in range(0, n_rows, shard_size)]
-
-
-@contextmanager
-def _exclusive_lock(directory: Path) -> Iterator[None]:
-    """Hold an advisory lock on the store for as long as one writer works on it."""
-    fd = os.open(directory / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EmofeatError(
-                f"another emofeat process is writing {directory}; wait for it to finish"
-            ) from None
-        yield
-    finally:
-        os.close(fd)
 
 
 def _shard_image(record: StoreRecord, index: int, ids: Sequence[str],
@@ -109,13 +97,15 @@ def _shard_image(record: StoreRecord, index: int, ids: Sequence[str],
 
 @dataclass
 class StoreWriter:
-    """Writes one store; use through :func:`open_for_writing` (which takes the lock)."""
+    """Writes one store; use through :func:`open_for_writing` (which takes the lock), or
+    :func:`join_for_writing` in ranks other than 0."""
 
     path: Path
     record: StoreRecord
     ranges: list[range]
     done: dict[int, ShardEntry] = field(default_factory=dict)
     complete_on_disk: bool = False  # resumed a complete store whose shards all verified
+    rank: int = 0  # not 0: shards are recorded in this rank's journal, not in store.json
 
     def pending(self) -> list[int]:
         """Indices of shards still to write, in order."""
@@ -141,6 +131,14 @@ class StoreWriter:
         self.done[index] = ShardEntry(index=index, file=final.name, rows=len(ids),
                                       sha256=sha256_file(final),
                                       failed=tuple((str(i), str(why)) for i, why in failed))
+        if self.rank:
+            write_journal(self.path, self.rank, self.done.values())
+        else:
+            self._save(status="incomplete")
+
+    def record_shards(self, entries: Iterable[ShardEntry]) -> None:
+        """Rank 0: add shards that other ranks wrote to the shard table."""
+        self.done.update((entry.index, entry) for entry in entries)
         self._save(status="incomplete")
 
     def _save(self, status: str) -> None:
@@ -157,11 +155,14 @@ class StoreWriter:
 
     def finish(self, seconds: float | None = None, device: str | None = None) -> None:
         """Mark the store complete, with the time and device of this session if given."""
+        if self.rank:
+            raise RuntimeError("only rank 0 finishes a store")
         if self.pending():
             raise RuntimeError(f"shards {self.pending()} were not written")
         notes = {k: v for k, v in (("seconds", seconds), ("device", device)) if v is not None}
         self.record = replace(self.record, **notes)
         self._save(status="complete")
+        remove_journals(self.path)
 
 
 def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord | None:
@@ -186,13 +187,22 @@ def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord |
     return old
 
 
+def _verifies(writer: StoreWriter, entry: ShardEntry) -> bool:
+    file = writer.path / entry.file
+    return (0 <= entry.index < len(writer.ranges) and entry.file == shard_name(entry.index)
+            and file.is_file() and sha256_file(file) == entry.sha256)
+
+
 def _keep_verified(writer: StoreWriter, old: StoreRecord) -> None:
-    for entry in old.shards:
-        file = writer.path / entry.file
-        if file.is_file() and sha256_file(file) == entry.sha256:
+    """Keep the shards of store.json, and of the journals of ranks other than 0, whose files
+    verify; the rest are redone."""
+    for entry in (*old.shards, *read_journals(writer.path)):
+        if entry.index in writer.done:
+            continue
+        if _verifies(writer, entry):
             writer.done[entry.index] = entry
         else:
-            log.warning("shard %s is missing or damaged; it will be redone", file.name)
+            log.warning("shard %s is missing or damaged; it will be redone", entry.file)
     log.info("resuming %s: %d of %d shards already complete", writer.path, len(writer.done),
              len(writer.ranges))
 
@@ -223,13 +233,14 @@ def open_for_writing(
         if old is not None and old.ratings is None:
             record = replace(record, ratings=None)  # an older store goes on without ratings
         if old is None:
-            for pattern in ("shard-*.h5", ".*.tmp*", META_FILE, SPLITS_FILE, FAILED_FILE):
+            for pattern in ("shard-*.h5", ".*.tmp*", JOURNAL_GLOB, META_FILE, SPLITS_FILE,
+                            FAILED_FILE):
                 for child in path.glob(pattern):
                     child.unlink()
         writer = StoreWriter(path, record, ranges)
         if old is not None:
             _keep_verified(writer, old)
-        for stale in path.glob(".shard-*.tmp-*"):
+        for stale in path.glob(".*.tmp-*"):  # left by a writer that died; never read
             stale.unlink()
         splits_path = path / SPLITS_FILE
         if not splits_path.exists() or splits_path.read_bytes() != split.to_csv_bytes():
@@ -238,4 +249,20 @@ def open_for_writing(
                                    and not writer.pending())
         if not writer.complete_on_disk:  # a complete, verified store is left untouched
             writer._save(status="complete" if not writer.pending() else "incomplete")
+        remove_journals(path)  # their verified entries are in store.json now
         yield writer
+
+
+def join_for_writing(path: str | Path, meta: StoreRecord | Mapping[str, Any], n_rows: int,
+                     rank: int) -> StoreWriter:
+    """The writer of rank ``rank`` (not 0) of a job whose rank 0 holds the store open (with
+    :func:`open_for_writing`, so store.json is there): it writes its own shards and journal,
+    never store.json, and takes no lock. A configuration other than rank 0's is refused."""
+    path = Path(path)
+    base = as_record(meta)
+    ranges = shard_ranges(n_rows, base.shard_size)
+    record = replace(base, n_shards=len(ranges))
+    if diff := describe_difference(STORE_JSON.read(path / META_FILE), record):
+        raise EmofeatError(f"rank {rank} was given another configuration than rank 0 ({diff});"
+                           " every rank must run the same command")
+    return StoreWriter(path, record, ranges, rank=rank)
