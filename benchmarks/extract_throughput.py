@@ -348,7 +348,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     parser.add_argument("--workers", type=int, default=None,
-                        help="DataLoader workers (default: emofeat's, min(4, CPUs))")
+                        help="DataLoader workers (default: emofeat's, min(4, CPUs - 1))")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rss", action="store_true",
                         help="also peak RSS of an extraction at --rss-images")

@@ -39,14 +39,14 @@ def extract_cmd(
         help="Images per batch (halved on out-of-memory). Measured: on a 2-core CPU IRv2 runs "
              "faster at 16 than 32; on an H200 use 256 with bf16 (see benchmarks/README.md)."),
     workers: int | None = typer.Option(DEFAULTS.workers,
-                                       help="DataLoader workers; default min(4, CPUs)."),
+                                       help="DataLoader workers; default min(4, CPUs - 1)."),
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}; auto = "
                                   "bf16 on CUDA, fp32 on CPU."),
     dtype: str = typer.Option(DEFAULTS.dtype, help=f"Stored dtype: {', '.join(DTYPES)}."),
     memory_format: str = typer.Option(DEFAULTS.memory_format, help=f"{', '.join(MEMORY_FORMATS)}"
-                                      "; auto = channels_last on CUDA (1.7x faster in bf16 on "
-                                      "an H200), contiguous on CPU."),
+                                      "; auto = channels_last (1.7x faster in bf16 on an H200, "
+                                      "faster on CPU too)."),
     compile_model: bool = typer.Option(DEFAULTS.compile, "--compile", help="torch.compile the "
                                        "backbone: ~10-45 s to compile, then 1.7x the eager "
                                        "model on an H200; for long GPU runs."),

@@ -52,7 +52,7 @@ def finetune_cmd(
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}."),
     workers: int | None = typer.Option(DEFAULTS.workers,
-                                       help="DataLoader workers; default min(4, CPUs)."),
+                                       help="DataLoader workers; default min(4, CPUs - 1)."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing run."),
 ) -> None:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 # without loading it.
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
-#: ``auto``: channels_last on CUDA (tensor cores want NHWC), contiguous on the CPU.
+#: ``auto``: channels_last (fastest for convolutional backbones on CPU and GPU alike).
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 

@@ -26,7 +26,7 @@ class ExtractConfig:
     layers: Sequence[str] | None = None  # None: the backbone's default layers
     pooling: str = "avg"
     batch_size: int = 32
-    workers: int | None = None  # None: min(4, CPUs)
+    workers: int | None = None  # None: min(4, CPUs - 1)
     device: str = "auto"
     precision: str = "auto"
     dtype: str = "float32"
@@ -34,7 +34,7 @@ class ExtractConfig:
     strict: bool = False
     overwrite: bool = False
     seed: int = 0  # random-init weights
-    memory_format: str = "auto"  # channels_last on CUDA, contiguous on the CPU
+    memory_format: str = "auto"  # channels_last
     compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
 
     def check(self) -> None:

@@ -4,7 +4,7 @@ Used by extraction and by ``predict`` on frozen-feature runs. What it does for s
 
 - uint8 batches (timm's prefetcher convention) are normalised on the device, so DataLoader
   workers ship a quarter of the bytes and do no float work;
-- channels_last where it pays (CUDA by default), AMP through ``torch.autocast``,
+- channels_last (the default: fastest on CPU and GPU), AMP through ``torch.autocast``,
   optional ``torch.compile``;
 - the layer hooks are registered once for as long as the model is entered
   (``with FeatureModel(...) as fm``), not per batch;
@@ -32,13 +32,12 @@ from emofeat.errors import EmofeatError
 log = logging.getLogger(__name__)
 
 def use_channels_last(memory_format: str, device: torch.device) -> bool:
-    """``auto``: channels_last on CUDA (tensor cores want NHWC), contiguous on the CPU."""
+    """``auto``: channels_last, which both oneDNN on the CPU and cuDNN's tensor cores run
+    fastest for convolutional backbones (measured: benchmarks/README.md)."""
     if memory_format not in MEMORY_FORMATS:
         raise EmofeatError(f"unknown memory format '{memory_format}'; valid: "
                            f"{', '.join(MEMORY_FORMATS)}")
-    if memory_format == "auto":
-        return device.type == "cuda"
-    return memory_format == "channels_last"
+    return memory_format in ("auto", "channels_last")
 
 
 @dataclass

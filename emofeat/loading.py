@@ -21,8 +21,12 @@ Progress = Callable[[int, int], None]
 
 
 def default_workers(workers: int | None) -> int:
-    """DataLoader worker processes: ``workers`` if given, else min(4, CPUs)."""
-    return workers if workers is not None else min(4, os.cpu_count() or 1)
+    """DataLoader worker processes: ``workers`` if given, else min(4, CPUs - 1), at least 1:
+    one core stays with the model (on 2 cores, 1 worker measured 0.83 of the model alone
+    against 0.79 with 2; benchmarks/README.md). GPU machines want more: pass --workers."""
+    if workers is not None:
+        return workers
+    return max(1, min(4, (os.cpu_count() or 1) - 1))
 
 
 class ImageDataset(Dataset):
