@@ -8,10 +8,10 @@ import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emofeat.backbones.names import DEFAULT_BACKBONE, DEFAULT_LAYERS, WEIGHT_CHOICES
+from emofeat.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from emofeat.backbones.layers import (
@@ -61,8 +61,4 @@ __all__ = [
     "tap",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'emofeat.backbones' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -14,8 +14,7 @@ import FitOptions`` does not import scikit-learn.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emofeat.classical.options import (
     CLASS_WEIGHTS,
@@ -29,6 +28,7 @@ from emofeat.classical.options import (
     select_models,
     select_tasks,
 )
+from emofeat.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from emofeat.classical.estimators import (
@@ -90,8 +90,4 @@ __all__ = [
     "select_tasks",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'emofeat.classical' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY)

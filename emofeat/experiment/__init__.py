@@ -19,9 +19,10 @@ imported lazily, as it loads them all).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from emofeat.experiment.schema import ExperimentConfig, bundled_config, check_config, load_config
+from emofeat.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from emofeat.experiment.runner import run_experiment
@@ -29,10 +30,4 @@ if TYPE_CHECKING:
 __all__ = ["ExperimentConfig", "bundled_config", "check_config", "load_config",
            "run_experiment"]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "run_experiment":
-        from emofeat.experiment.runner import run_experiment
-
-        return run_experiment
-    raise AttributeError(f"module 'emofeat.experiment' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, {"run_experiment": "emofeat.experiment.runner"})

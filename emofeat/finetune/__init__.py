@@ -8,9 +8,8 @@ import torch.
 
 from __future__ import annotations
 
-from typing import Any
-
 from emofeat.finetune.config import BALANCE, CHECKPOINT, WEIGHTS, FinetuneConfig
+from emofeat.lazy import lazy_attributes
 
 __all__ = ["BALANCE", "CHECKPOINT", "WEIGHTS", "FinetuneConfig", "finetune", "freeze_until",
            "load_finetuned"]
@@ -18,10 +17,4 @@ __all__ = ["BALANCE", "CHECKPOINT", "WEIGHTS", "FinetuneConfig", "finetune", "fr
 _LAZY = {"finetune": "emofeat.finetune.trainer", "freeze_until": "emofeat.finetune.model",
          "load_finetuned": "emofeat.finetune.model"}
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'emofeat.finetune' has no attribute '{name}'")
+__getattr__ = lazy_attributes(__name__, _LAZY)
