@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +156,17 @@ def test_reading_a_config_imports_no_torch_sklearn_or_h5py() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_run_extracts_again_when_the_extract_section_changed(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    out = tmp_path / "out"
+    run_experiment(write(tmp_path, TINY), out)
+    with caplog.at_level(logging.WARNING):
+        run_experiment(write(tmp_path, in_extract('pooling = "max"')), out)
+    store = out / "stores" / "lite0-random"
+    assert f"{store} was made with other settings (pooling:" in caplog.text
+    assert "extracting again" in caplog.text and "--overwrite" not in caplog.text
+    assert json.loads((store / "store.json").read_text())["pooling"] == "max"
+    # the runs fitted on the old features are redone, not reused
+    assert "lite0-random/logreg-valence-bn2 was made with other settings" in caplog.text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from emofeat.classical import select_class_tasks, select_layers, select_tasks
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
 from emofeat.demo import DemoSpec, make_demo
-from emofeat.errors import EmofeatError
+from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
 from emofeat.extract import extract
 from emofeat.ratings import rating_columns
@@ -119,8 +119,14 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
     f = exp.config.fit
     store = exp.out / "stores" / section.name
     exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
-    extract(manifest, store, section.extract_config(), split=split,
-            min_agree=exp.config.data.min_agree)
+    config = section.extract_config()
+    try:
+        extract(manifest, store, config, split=split, min_agree=exp.config.data.min_agree)
+    except StoreChanged as changed:  # the config is the source of truth: extract again
+        log.warning("%s was made with other settings (%s); extracting again", store,
+                    changed.diff)
+        extract(manifest, store, replace(config, overwrite=True), split=split,
+                min_agree=exp.config.data.min_agree)
     exp.say(f"fit {', '.join(f.models)} on {section.name}")
     layers = select_layers(f.layers, Store.open(store).layer_names)
     return fit_all(store, f.models, exp.tasks, layers, exp.out / "runs" / section.name,

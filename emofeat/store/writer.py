@@ -26,7 +26,7 @@ import h5py
 import numpy as np
 
 from emofeat.atomic import replacing, write_text
-from emofeat.errors import EmofeatError
+from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.hashing import sha256_file
 from emofeat.splits import Split, write_split
 from emofeat.store.journal import JOURNAL_GLOB, read_journals, remove_journals, write_journal
@@ -181,8 +181,8 @@ def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord |
         return old
     if diff := describe_difference(old, record):
         if not overwrite:
-            raise EmofeatError(f"{path} holds a store with another configuration ({diff}); "
-                               "use another --out or pass --overwrite")
+            raise StoreChanged(f"{path} holds a store with another configuration ({diff}); "
+                               "use another --out or pass --overwrite", diff)
         return None
     return old
 
