@@ -19,7 +19,7 @@ from emofeat.runs import FeatureRun, FinetuneRun
 
 #: Settings that legitimately differ inside a family (what the report compares), or that
 #: do not change a result.
-COMPARED = frozenset({"task", "jobs", "workers", "device", "pca"})
+COMPARED = frozenset({"task", "jobs", "workers", "device", "pca", "seed"})
 MAX_VALUES, MAX_NAMES = 3, 3
 
 

@@ -1,0 +1,229 @@
+"""Repeated evaluation: k folds and repeats of a split, runs per seed, and compare's
+aggregation over splits and seeds (mean, sd, pooled interval, per-split paired gaps)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy.stats import t as student_t
+from sklearn.metrics import balanced_accuracy_score
+from typer.testing import CliRunner
+
+from emofeat.cli.main import app
+from emofeat.errors import EmofeatError
+from emofeat.report import compare
+from emofeat.report.repeats import nadeau_bengio
+from emofeat.resampling import make_folds, make_repeats, parse_seeds
+from emofeat.runs import (
+    FeatureRun,
+    FeaturesRecord,
+    FinetuneRun,
+    Predictions,
+    SearchRecord,
+    finish_run,
+    model_file_entry,
+    prepare_run_dir,
+)
+from emofeat.splits import read_split
+from emofeat.store import StoredLayer
+
+from .test_splits import manifest_of
+
+runner = CliRunner()
+CLASSES = ("negative", "positive")
+
+
+# ------------------------------------------------------------------------------ splits
+
+
+def test_folds_partition_the_images_and_repeat_byte_for_byte() -> None:
+    m = manifest_of({"awe": 23, "fear": 11, "sadness": 17})
+    folds = make_folds(m, 5, seed=3, val_fraction=0.1)
+    assert len(folds) == 5
+    tests = [set(f.ids("test")) for f in folds]
+    assert sorted(i for t in tests for i in t) == sorted(m.ids)  # each image in one test fold
+    assert sum(len(t) for t in tests) == len(m.ids)
+    for f in folds:  # stratified: every class in every test fold; val carved from the rest
+        by = Counter((lab, f.assignment[i]) for i, lab in zip(m.ids, m.labels, strict=True))
+        assert all(by[lab, "test"] >= 2 for lab in ("awe", "fear", "sadness"))
+        assert by["awe", "val"] == 2 and by["fear", "val"] == 1
+        assert set(f.assignment) == set(m.ids)
+    again = make_folds(manifest_of({"awe": 23, "fear": 11, "sadness": 17}, reverse=True), 5,
+                       seed=3, val_fraction=0.1)
+    assert [f.to_csv_bytes() for f in folds] == [f.to_csv_bytes() for f in again]
+    other = make_folds(m, 5, seed=4, val_fraction=0.1)
+    assert [f.sha256 for f in other] != [f.sha256 for f in folds]
+    assert len({f.sha256 for f in folds}) == 5
+
+
+def test_repeats_and_bad_requests() -> None:
+    m = manifest_of({"awe": 20, "fear": 20})
+    reps = make_repeats(m, 3, seed=1, fractions=(0.7, 0.1, 0.2))
+    assert len({r.sha256 for r in reps}) == 3
+    assert all(r.counts() == {"train": 28, "val": 4, "test": 8} for r in reps)
+    with pytest.raises(EmofeatError, match="at least 2"):
+        make_folds(m, 1)
+    with pytest.raises(EmofeatError, match="smallest class has 3"):
+        make_folds(manifest_of({"awe": 20, "fear": 3}), 4)
+    with pytest.raises(EmofeatError, match="distinct"):
+        parse_seeds("1,1")
+    assert parse_seeds("0, 2,5") == [0, 2, 5]
+
+
+def test_cli_data_split_folds(tiny_demo: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["data", "split", str(tiny_demo), "--folds", "3", "--out",
+                                 str(tmp_path / "folds")])
+    assert result.exit_code == 0, result.output
+    files = sorted((tmp_path / "folds").glob("*.csv"))
+    assert [f.name for f in files] == ["fold-1.csv", "fold-2.csv", "fold-3.csv"]
+    tests = [set(read_split(f).ids("test")) for f in files]
+    assert sum(len(t) for t in tests) == len(set().union(*tests)) == 80
+    assert all(read_split(f).sha256[:12] in result.stdout for f in files)
+    bad = runner.invoke(app, ["data", "split", str(tiny_demo), "--folds", "3", "--repeats",
+                              "2", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2 and "not both" in bad.stderr
+
+
+# ------------------------------------------------------------------- compare over repeats
+
+
+def make_run(run_dir: Path, ids: list[str], y_true: np.ndarray, y_pred: np.ndarray, *,
+             split: str, seed: int = 0, kind: str = "classical", weights: str = "bundled",
+             val: float = 0.5) -> Path:
+    """A run whose test predictions are the ones given (on the given test ids)."""
+    n = len(ids)
+    prepare_run_dir(run_dir)
+    (run_dir / "model.skops").write_bytes(b"stand-in model file")
+    common = {"model_summary": "m", "task": "valence", "splits_sha256": split,
+              "n": {"train": 4 * n, "val": n // 2, "test": n}, "score_kind": "probability",
+              "timings": {}, "model_files": (model_file_entry(run_dir, "model.skops"),)}
+    if kind == "finetune":
+        record = FinetuneRun(
+            **common, hyperparameters={"seed": seed, "epochs": 3}, model="lite0",
+            layer="finetuned", manifest_sha256="c" * 64, dataset_format="folder",
+            weights={"source": "bundled"}, data_config={}, best_epoch=1,
+            history=({"val_balanced_accuracy": val},), failed=(), stopped_early=False,
+            device="cpu")
+    else:
+        features = FeaturesRecord(
+            store="/s", store_sha256="b" * 64, backbone="lite0", weights={"source": weights},
+            manifest_sha256="c" * 64, dataset_format="folder", data_config={},
+            layers=(StoredLayer("bn2", 8, 8, 32),), layer_order=("bn2",),
+            store_layers=("bn2",), pooling="avg", precision="fp32", dtype="float32")
+        record = FeatureRun(
+            **common, kind=kind, model="logreg", layer="bn2", features=features,
+            options={"seed": seed}, hyperparameters={},
+            search=SearchRecord("balanced_accuracy", {}, ({"val_balanced_accuracy": val},)),
+            refit_on=("train", "val"))
+    scores = np.stack([1.0 - y_pred, y_pred.astype(float)], axis=1)
+    finish_run(run_dir, record, Predictions(ids, ["test"] * n, y_true, y_pred, scores, CLASSES))
+    return run_dir
+
+
+@pytest.fixture
+def folds3(tmp_path: Path) -> Path:
+    """3 folds of 30 test images each: frozen pretrained, frozen random, and fine-tuned with
+    seeds 0 and 1; predictions drawn at random with different accuracies."""
+    rng = np.random.default_rng(7)
+    root = tmp_path / "runs"
+    for k in range(3):
+        ids = [f"img{30 * k + i:03d}.jpg" for i in range(30)]
+        y = np.array([0, 1] * 15)
+        split = f"{k}" * 64
+
+        def noisy(p: float) -> np.ndarray:
+            return np.where(rng.random(30) < p, y, 1 - y)  # noqa: B023
+
+        fold = root / f"fold-{k + 1}"
+        make_run(fold / "pre", ids, y, noisy(0.8), split=split, val=0.8)
+        make_run(fold / "rand", ids, y, noisy(0.6), split=split, weights="random", val=0.6)
+        for s in (0, 1):
+            make_run(fold / "ft" / f"seed-{s}", ids, y, noisy(0.85), split=split, seed=s,
+                     kind="finetune", val=0.85)
+    return root
+
+
+def _ba(run: Path) -> float:
+    rows = [line.split(",") for line in (run / "predictions.csv").read_text().splitlines()[1:]]
+    return balanced_accuracy_score([r[2] for r in rows], [r[3] for r in rows])
+
+
+def test_aggregates_equal_a_recomputation_from_predictions(folds3: Path, tmp_path: Path
+                                                            ) -> None:
+    report = compare([folds3], tmp_path / "rep")
+    rep = report["repeats"]
+    assert list(rep["splits"]) == ["fold-1", "fold-2", "fold-3"]
+    configs = {c["family"]: c for c in rep["tasks"]["valence"]["configs"]}
+    ft = configs["finetune"]
+    assert ft["seeds"] == [0, 1] and len(ft["runs"]) == 6
+    per_run = {k: [_ba(folds3 / f"fold-{k}" / "ft" / f"seed-{s}") for s in (0, 1)]
+               for k in (1, 2, 3)}
+    values = [v for vs in per_run.values() for v in vs]
+    agg = ft["metrics"]["balanced_accuracy"]
+    assert agg["mean"] == pytest.approx(np.mean(values), abs=3e-6)
+    assert agg["sd"] == pytest.approx(np.std(values, ddof=1), abs=3e-6)
+    assert agg["sd_splits"] == pytest.approx(
+        np.std([np.mean(v) for v in per_run.values()], ddof=1), abs=3e-6)
+    within = sum((v[0] - v[1]) ** 2 / 2 for v in per_run.values()) / 3
+    assert agg["sd_seeds"] == pytest.approx(np.sqrt(within), abs=3e-6)
+    pre = configs["pretrained"]["metrics"]["balanced_accuracy"]
+    pre_values = [_ba(folds3 / f"fold-{k}" / "pre") for k in (1, 2, 3)]
+    assert pre["mean"] == pytest.approx(np.mean(pre_values), abs=3e-6)
+    assert pre["sd_seeds"] is None
+    # pooled: the three folds' test predictions together (each image once)
+    rows = [line.split(",") for k in (1, 2, 3)
+            for line in (folds3 / f"fold-{k}" / "pre" / "predictions.csv").read_text()
+            .splitlines()[1:]]
+    pooled = balanced_accuracy_score([r[2] for r in rows], [r[3] for r in rows])
+    assert pre["pooled"] == pytest.approx(pooled, abs=3e-6)
+    assert pre["pooled_ci"][0] < pooled < pre["pooled_ci"][1]
+
+
+def test_paired_gaps_are_made_per_fold(folds3: Path, tmp_path: Path) -> None:
+    report = compare([folds3], tmp_path / "rep")
+    gaps = {g["a"] + "-" + g["b"]: g for g in report["repeats"]["tasks"]["valence"]["gaps"]}
+    g = gaps["finetune-pretrained"]
+    expected = {f"fold-{k}": np.mean([_ba(folds3 / f"fold-{k}" / "ft" / f"seed-{s}")
+                                      for s in (0, 1)]) - _ba(folds3 / f"fold-{k}" / "pre")
+                for k in (1, 2, 3)}
+    assert g["per_split"] == pytest.approx(expected, abs=3e-6)
+    d = np.array(list(expected.values()))
+    assert g["mean_gap"] == pytest.approx(d.mean(), abs=3e-6)
+    assert g["agree"] == int(np.sum(np.sign(d) == np.sign(d.mean())))
+    ratio = 30 / (120 + 15)
+    d = np.array(list(g["per_split"].values()))  # the t-test is of the gaps reported
+    t = d.mean() / np.sqrt((1 / 3 + ratio) * d.var(ddof=1))
+    assert g["t"] == pytest.approx(t, abs=1e-5)
+    assert g["p_value"] == pytest.approx(2 * student_t.sf(abs(t), 2), rel=1e-5)
+    # the per-run tables hold one fold only: never runs of two folds in one paired test
+    rows = report["tasks"]["valence"]["rows"]
+    assert len(rows) == 4 and all(r["run"].startswith("fold-1/") for r in rows)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "Which uncertainty each number carries" in md and "sd between seeds" in md
+    assert "Nadeau" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_nadeau_bengio_needs_two_splits_and_spread() -> None:
+    assert nadeau_bengio([0.1], 0.25) == (None, None)
+    assert nadeau_bengio([0.1, 0.1], 0.25) == (None, None)
+    t, p = nadeau_bengio([0.1, 0.2, 0.15], 0.25)
+    assert t == pytest.approx(0.15 / np.sqrt((1 / 3 + 0.25) * 0.0025), abs=3e-6)
+    assert 0 < p < 1
+
+
+def test_folds_missing_a_configuration_are_refused(folds3: Path, tmp_path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(folds3 / "fold-2" / "rand")
+    with pytest.raises(EmofeatError, match="different splits.*same configurations"):
+        compare([folds3], tmp_path / "rep")
+
+
+def test_single_split_report_has_no_repeats(folds3: Path, tmp_path: Path) -> None:
+    report = compare([folds3 / "fold-1" / "pre", folds3 / "fold-1" / "rand"], tmp_path / "r")
+    assert "repeats" not in report
+    assert "repeats" not in json.loads((tmp_path / "r" / "report.json").read_text())
