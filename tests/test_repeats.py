@@ -227,3 +227,56 @@ def test_single_split_report_has_no_repeats(folds3: Path, tmp_path: Path) -> Non
     report = compare([folds3 / "fold-1" / "pre", folds3 / "fold-1" / "rand"], tmp_path / "r")
     assert "repeats" not in report
     assert "repeats" not in json.loads((tmp_path / "r" / "report.json").read_text())
+
+
+# ------------------------------------------------------------- one store, several folds
+
+
+def test_fit_with_splits_of_another_fold_equals_a_store_of_that_fold(
+        small_demo: Path, tmp_path: Path, one_thread: None) -> None:
+    from emofeat.datasets import load_manifest
+    from emofeat.extract import ExtractConfig, extract
+    from emofeat.resampling import write_splits
+    from emofeat.runs import Run
+
+    manifest = load_manifest(small_demo)
+    paths = write_splits(make_folds(manifest, 3, seed=0, val_fraction=0.2), "folds",
+                         tmp_path / "folds")
+    config = ExtractConfig(backbone="tf_efficientnet_lite0", weights="random", layers=["bn2"],
+                           workers=0, batch_size=8)
+    one = extract(manifest, tmp_path / "s1", config, split=read_split(paths[0], manifest))
+    two = extract(manifest, tmp_path / "s2", config, split=read_split(paths[1], manifest))
+    common = ["--model", "svm", "--task", "valence", "--layer", "bn2", "--jobs", "1"]
+    result = runner.invoke(app, ["fit", str(one), "--splits", str(paths[1]), "--seeds", "0,1",
+                                 "--out", str(tmp_path / "via-splits"), *common])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["fit", str(two), "--out", str(tmp_path / "own"), *common])
+    assert result.exit_code == 0, result.output
+    via, own = tmp_path / "via-splits" / "seed-0", tmp_path / "own"
+    for name in ("predictions.csv", "metrics.json"):
+        assert (via / name).read_bytes() == (own / name).read_bytes()
+    a, b = Run.open(via).record, Run.open(own).record
+    assert a.splits_sha256 == b.splits_sha256 == read_split(paths[1]).sha256
+    untimed = [[{k: v for k, v in row.items() if k != "fit_seconds"} for row in r.search.table]
+               for r in (a, b)]
+    assert a.hyperparameters == b.hyperparameters and untimed[0] == untimed[1]
+    assert Run.open(tmp_path / "via-splits" / "seed-1").record.options["seed"] == 1
+    both = runner.invoke(app, ["fit", str(one), "--seed", "3", "--seeds", "0,1", "--out",
+                               str(tmp_path / "x"), *common])
+    assert both.exit_code == 2 and "not both" in both.stderr
+
+
+def test_finetune_seeds_make_one_run_each(tiny_demo: Path, tmp_path: Path) -> None:
+    from emofeat.runs import Run
+
+    result = runner.invoke(app, ["finetune", str(tiny_demo), "--out", str(tmp_path / "ft"),
+                                 "--seeds", "0,1", "--weights", "random", "--img-size", "32",
+                                 "--epochs", "1", "--workers", "0", "--task", "valence",
+                                 "--batch-size", "16"])
+    assert result.exit_code == 0, result.output
+    records = [Run.open(tmp_path / "ft" / f"seed-{s}").record for s in (0, 1)]
+    assert [r.hyperparameters["seed"] for r in records] == [0, 1]
+    report = compare([tmp_path / "ft"], tmp_path / "rep")
+    (config,) = report["repeats"]["tasks"]["valence"]["configs"]
+    assert config["seeds"] == [0, 1] and config["splits"] == ["split 1"]
+    assert report["warnings"] == []
