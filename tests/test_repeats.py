@@ -219,7 +219,7 @@ def test_folds_missing_a_configuration_are_refused(folds3: Path, tmp_path: Path)
     import shutil
 
     shutil.rmtree(folds3 / "fold-2" / "rand")
-    with pytest.raises(EmofeatError, match="different splits.*same configurations"):
+    with pytest.raises(EmofeatError, match=r"different splits.*same configurations"):
         compare([folds3], tmp_path / "rep")
 
 
@@ -280,3 +280,89 @@ def test_finetune_seeds_make_one_run_each(tiny_demo: Path, tmp_path: Path) -> No
     (config,) = report["repeats"]["tasks"]["valence"]["configs"]
     assert config["seeds"] == [0, 1] and config["splits"] == ["split 1"]
     assert report["warnings"] == []
+
+
+# ------------------------------------------------------------------- emofeat run, repeated
+
+FOLDS = """
+[data]
+demo = true
+demo_per_class = 4
+demo_size = 32
+
+[split]
+folds = 2
+fractions = [0.5, 0.25, 0.25]
+
+[[extract]]
+name = "lite0-random"
+backbone = "tf_efficientnet_lite0"
+weights = "random"
+layers = ["bn2"]
+workers = 0
+
+[fit]
+models = ["logreg"]
+tasks = ["valence"]
+jobs = 1
+
+[finetune]
+tasks = ["valence"]
+weights = "random"
+epochs = 1
+img_size = 32
+workers = 0
+seeds = [0, 1]
+
+[baselines]
+colour = false
+"""
+
+
+def test_run_with_folds_and_seeds_resumes_each_step(tmp_path: Path) -> None:
+    from emofeat.experiment import run_experiment
+
+    config = tmp_path / "exp.toml"
+    config.write_text(FOLDS)
+    out = tmp_path / "out"
+    report = run_experiment(config, out)
+    runs = sorted(p.parent.relative_to(out / "runs").as_posix()
+                  for p in (out / "runs").rglob("run.json"))
+    assert runs == [f"fold-{k}/{r}" for k in (1, 2) for r in (
+        "baselines/majority-valence", "finetune-valence/seed-0", "finetune-valence/seed-1",
+        "lite0-random/logreg-valence-bn2")]
+    assert sorted(p.name for p in (out / "stores").iterdir()) == ["lite0-random"]  # once
+    assert (out / "splits.csv").read_bytes() == (out / "splits" / "fold-1.csv").read_bytes()
+    rep = report["repeats"]
+    assert list(rep["splits"]) == ["fold-1", "fold-2"]
+    ft = next(c for c in rep["tasks"]["valence"]["configs"] if c["family"] == "finetune")
+    assert ft["seeds"] == [0, 1] and ft["splits"] == ["fold-1", "fold-2"]
+    stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("run.json")}
+    redo = out / "runs" / "fold-2" / "finetune-valence" / "seed-1" / "run.json"
+    redo.unlink()
+    said: list[str] = []
+    run_experiment(config, out, announce=said.append)
+    assert redo.is_file()
+    assert {p: p.stat().st_mtime_ns for p in stamps if p != redo} == \
+        {p: s for p, s in stamps.items() if p != redo}
+    assert [line for line in said if line.startswith("finetune ")] == [
+        "finetune valence: complete, skipped"] * 3 + [
+        "finetune tf_efficientnet_lite0 for valence (seed 1)"]
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("folds = 2\nrepeats = 2", "[split]: give folds or repeats, not both"),
+    ("folds = 1", "[split]: folds must be at least 2"),
+    ("folds = 2\nfile = \"s.csv\"", "[split]: folds makes its own splits"),
+])
+def test_bad_repeat_configs(tmp_path: Path, change: str, message: str) -> None:
+    from emofeat.experiment import load_config
+
+    config = tmp_path / "exp.toml"
+    config.write_text(FOLDS.replace("folds = 2", change))
+    with pytest.raises(EmofeatError) as info:
+        load_config(config)
+    assert message in str(info.value)
+    config.write_text(FOLDS.replace("seeds = [0, 1]", "seeds = [1, 1]"))
+    with pytest.raises(EmofeatError, match="seeds must be distinct"):
+        load_config(config)

@@ -25,8 +25,8 @@ from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
-from emofeat.report.repeats import analyse_repeats, is_repeated
 from emofeat.report.render import html_page, markdown, short_table
+from emofeat.report.repeats import analyse_repeats, is_repeated
 
 log = logging.getLogger(__name__)
 

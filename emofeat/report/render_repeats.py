@@ -9,7 +9,7 @@ from emofeat.report.families import family
 from emofeat.report.model import Report
 from emofeat.report.repeats_model import Aggregate, RepeatedGap, RepeatsReport, RepeatsTask
 
-CONFIG_HEADER = ("configuration", "family", "splits × seeds", "val balanced acc. (mean)",
+CONFIG_HEADER = ("configuration", "family", "splits x seeds", "val balanced acc. (mean)",
                  "balanced acc. mean ± sd", "sd between splits", "sd between seeds",
                  "pooled balanced acc. [95% CI]", "accuracy mean ± sd", "macro-F1 mean ± sd")
 GAP_HEADER = ("comparison", "a (chosen on val)", "b (chosen on val)", "gap per split",
@@ -46,7 +46,7 @@ def _config_rows(task: RepeatsTask) -> list[list[str]]:
         ba = c.metrics["balanced_accuracy"]
         rows.append([
             f"{c.classifier} · {c.features}", family(c.family).label,
-            f"{len(c.splits)} × {len(c.seeds)}", f"{c.val_balanced_accuracy:.3f}", _pm(ba),
+            f"{len(c.splits)} x {len(c.seeds)}", f"{c.val_balanced_accuracy:.3f}", _pm(ba),
             _opt(ba.sd_splits), _opt(ba.sd_seeds),
             f"{ba.pooled:.3f} [{ba.pooled_ci[0]:.3f}, {ba.pooled_ci[1]:.3f}]",
             _pm(c.metrics["accuracy"]), _pm(c.metrics["macro_f1"])])
