@@ -366,3 +366,12 @@ def test_bad_repeat_configs(tmp_path: Path, change: str, message: str) -> None:
     config.write_text(FOLDS.replace("seeds = [0, 1]", "seeds = [1, 1]"))
     with pytest.raises(EmofeatError, match="seeds must be distinct"):
         load_config(config)
+
+
+def test_bundled_repeats_demo_parses() -> None:
+    from emofeat.experiment import bundled_config, load_config
+
+    demo, repeated = (load_config(bundled_config(n)) for n in ("demo", "demo-repeats"))
+    assert repeated.split.folds == 3 and repeated.finetune.seeds == [0, 1]
+    assert repeated.data == demo.data  # the same synthetic images as `emofeat demo`
+    assert demo.split.folds is None and demo.finetune.seeds is None  # the default: as before
