@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from emofeat.cli.main import app
 from emofeat.errors import EmofeatError
-from emofeat.report import compare
+from emofeat.report import compare, read_report
+from emofeat.report.model import REPORT_JSON
 from emofeat.report.repeats import nadeau_bengio
 from emofeat.resampling import make_folds, make_repeats, parse_seeds
 from emofeat.runs import (
@@ -181,6 +182,9 @@ def test_aggregates_equal_a_recomputation_from_predictions(folds3: Path, tmp_pat
     pooled = balanced_accuracy_score([r[2] for r in rows], [r[3] for r in rows])
     assert pre["pooled"] == pytest.approx(pooled, abs=3e-6)
     assert pre["pooled_ci"][0] < pooled < pre["pooled_ci"][1]
+    # report.json reads back (typed) and writes the same bytes
+    path = tmp_path / "rep" / "report.json"
+    assert REPORT_JSON.dump(read_report(path)) == json.loads(path.read_text())
 
 
 def test_paired_gaps_are_made_per_fold(folds3: Path, tmp_path: Path) -> None:
