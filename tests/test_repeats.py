@@ -341,6 +341,7 @@ def test_run_with_folds_and_seeds_resumes_each_step(tmp_path: Path) -> None:
     assert list(rep["splits"]) == ["fold-1", "fold-2"]
     ft = next(c for c in rep["tasks"]["valence"]["configs"] if c["family"] == "finetune")
     assert ft["seeds"] == [0, 1] and ft["splits"] == ["fold-1", "fold-2"]
+    assert report["warnings"] == []  # folds and seeds are what differs, not a setting
     stamps = {p: p.stat().st_mtime_ns for p in (out / "runs").rglob("run.json")}
     redo = out / "runs" / "fold-2" / "finetune-valence" / "seed-1" / "run.json"
     redo.unlink()
