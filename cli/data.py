@@ -9,8 +9,10 @@ import typer
 from rich.table import Table
 
 from emofeat import splits as splits_mod
-from emofeat.datasets import FORMATS, describe, load_manifest
+from emofeat.datasets import FORMATS, Manifest, describe, load_manifest
 from emofeat.demo import DemoSpec, make_demo
+from emofeat.errors import EmofeatError
+from emofeat.resampling import make_folds, make_repeats, write_splits
 from emofeat.taxonomy import SCORE_TASKS
 
 from .common import allow_outside_root_option, new_app, out, print_json
@@ -43,24 +45,50 @@ def make_demo_cmd(
 @app.command("split")
 def split_cmd(
     data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
-    out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv."),
+    out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv (with "
+                                  "--folds or --repeats: a folder for fold-1.csv ... or "
+                                  "repeat-1.csv ...)."),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
     allow_outside_root: bool = allow_outside_root_option(),
     fractions: str = typer.Option(",".join(map(str, splits_mod.DEFAULT_FRACTIONS)),
                                   help="train,val,test fractions (sum to 1)."),
     seed: int = typer.Option(splits_mod.DEFAULT_SEED, help="Random seed."),
+    folds: int | None = typer.Option(None, metavar="K", help="K stratified folds instead: "
+                                     "fold i tests on the i-th part, val is the val fraction "
+                                     "of --fractions carved from the rest."),
+    repeats: int | None = typer.Option(None, metavar="R", help="R seeded random splits "
+                                       "instead (seeds SEED, SEED+1, ...)."),
 ) -> None:
-    """Write a stratified, seeded train/val/test split as splits.csv (id,split).
+    """Write a stratified, seeded train/val/test split as splits.csv (id,split), or K folds
+    (--folds) or R random splits (--repeats) as one split file each.
 
     Example: emofeat data split ./FI --out FI/splits.csv --seed 0
+
+    Example: emofeat data split ./ArtPhoto --folds 5 --out artphoto-folds/
     """
     parsed = splits_mod.parse_fractions(fractions)
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
+    if folds is not None or repeats is not None:
+        _write_repeated(manifest, out_path, parsed, seed, folds, repeats)
+        return
     split = splits_mod.make_split(manifest, parsed, seed)
     digest = splits_mod.write_split(split, out_path)
     counts = ", ".join(f"{k} {v}" for k, v in split.counts().items())
     out.print(f"{out_path}: {counts}  sha256 {digest}")
+
+
+def _write_repeated(manifest: Manifest, out_dir: Path, fractions: tuple[float, float, float],
+                    seed: int, folds: int | None, repeats: int | None) -> None:
+    if folds is not None and repeats is not None:
+        raise EmofeatError("give --folds or --repeats, not both")
+    if folds is not None:
+        kind, splits = "folds", make_folds(manifest, folds, seed, fractions[1])
+    else:
+        kind, splits = "repeats", make_repeats(manifest, repeats or 0, seed, fractions)
+    for path, split in zip(write_splits(splits, kind, out_dir), splits, strict=True):
+        counts = ", ".join(f"{k} {v}" for k, v in split.counts().items())
+        out.print(f"{path}: {counts}  sha256 {split.sha256}")
 
 
 @app.command("show")

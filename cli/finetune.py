@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -9,7 +10,9 @@ import typer
 
 from emofeat.datasets import FORMATS, load_manifest
 from emofeat.device import DEVICES, PRECISIONS
+from emofeat.errors import EmofeatError
 from emofeat.finetune.config import BALANCE, FinetuneConfig
+from emofeat.resampling import parse_seeds, seed_dir
 from emofeat.splits import choose_split
 from emofeat.taxonomy import TASK_NAMES
 
@@ -49,6 +52,8 @@ def finetune_cmd(
     patience: int = typer.Option(DEFAULTS.patience,
                                  help="Stop after this many epochs without val gain."),
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed."),
+    seeds: str | None = typer.Option(None, metavar="S1,S2,...", help="One run per seed "
+                                     "instead of --seed, each in OUT/seed-<S>/."),
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}."),
     workers: int | None = typer.Option(DEFAULTS.workers,
@@ -61,9 +66,14 @@ def finetune_cmd(
     The epoch is chosen on val (balanced accuracy); test is scored once, at the end.
 
     Example: emofeat finetune ./FI --task emotion8 --splits-from stores/irv2 --out runs/ft
+
+    Example: emofeat finetune ./ArtPhoto --splits folds/fold-1.csv --seeds 0,1 --out runs/ft
     """
     from emofeat.finetune import finetune
 
+    seed_list = None if seeds is None else parse_seeds(seeds)
+    if seed_list is not None and seed != DEFAULTS.seed:
+        raise EmofeatError("give --seed or --seeds, not both")
     config = FinetuneConfig(
         backbone=backbone, weights=weights, task=task, epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, img_size=img_size, balance=balance,
@@ -79,11 +89,15 @@ def finetune_cmd(
                   f"{record['val_balanced_accuracy']:.3f}, "
                   f"{record['train_images_per_s']:.1f} img/s")
 
-    with progress_bar(f"finetune {backbone}") as progress:
-        record = finetune(manifest, split, out_dir, config, resume=resume, overwrite=overwrite,
-                          on_epoch=epoch_line, progress=progress)
-    test = record["n"]["test"]
-    out.print(f"best epoch {record['best_epoch']}; {test} test images scored -> {out_dir}")
+    for s in seed_list or [None]:
+        run_dir = out_dir if s is None else seed_dir(out_dir, s)
+        with progress_bar(f"finetune {backbone}" + ("" if s is None else f" seed {s}")
+                          ) as progress:
+            record = finetune(manifest, split, run_dir,
+                              config if s is None else replace(config, seed=s), resume=resume,
+                              overwrite=overwrite, on_epoch=epoch_line, progress=progress)
+        test = record["n"]["test"]
+        out.print(f"best epoch {record['best_epoch']}; {test} test images scored -> {run_dir}")
 
 
 def register(app: typer.Typer) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import logging
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,8 @@ from emofeat.classical.options import (
     select_layers,
 )
 from emofeat.device import DEVICES
+from emofeat.errors import EmofeatError
+from emofeat.resampling import parse_seeds, seed_dir
 from emofeat.taxonomy import SCORE_TASKS, TASK_NAMES
 
 from .common import err, names, out
@@ -55,6 +58,9 @@ def fit_cmd(
                                    "(repeatable)."),
     jobs: int = typer.Option(DEFAULTS.jobs, help="Parallel grid candidates; -1 = all CPUs."),
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed."),
+    seeds: str | None = typer.Option(None, metavar="S1,S2,...", help="One run per seed "
+                                     "instead of --seed, each in OUT/seed-<S>/ (for models "
+                                     "with randomness: svm, lightgbm, PCA)."),
     class_weight: str = typer.Option(DEFAULTS.class_weight or "none",
                                      help=f"{' or '.join(CLASS_WEIGHTS)}."),
     pca: int | None = typer.Option(DEFAULTS.pca, help="PCA components first (0 = none; "
@@ -78,11 +84,16 @@ def fit_cmd(
     train+val, score test. Rating tasks are tuned by MAE on val.
 
     Example: emofeat fit stores/irv2 --model svm --task valence --layer conv2d_7b --out runs/svm
+
+    Example: emofeat fit stores/irv2 --splits folds/fold-2.csv --seeds 0,1,2 --out runs/fold-2
     """
     from emofeat.classical.run import fit_all
     from emofeat.store import Store
 
     options = FitOptions(class_weight=class_weight, pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
+    seed_list = None if seeds is None else parse_seeds(seeds)
+    if seed_list is not None and seed != DEFAULTS.seed:
+        raise EmofeatError("give --seed or --seeds, not both")
     where = Backend(backend, scheduler, out_of_core_above)
     where.check()
     if where.name == "dask":
@@ -90,9 +101,13 @@ def fit_cmd(
     models, tasks = names(model), names(task)
     pairs = plan_fits(models, tasks)
     layers = select_layers(names(layer), Store.open(store_dir).layer_names)
-    with use_backend(where), err.status(f"fitting {len(pairs) * len(layers)} run(s)"):
-        fit_all(store_dir, models, tasks, layers, out_dir, splits_file=splits, grid=grid,
-                options=options, overwrite=overwrite, on_done=_report)
+    n_runs = len(pairs) * len(layers)
+    with use_backend(where), err.status(f"fitting {n_runs * len(seed_list or [0])} run(s)"):
+        for s in seed_list or [None]:
+            fit_all(store_dir, models, tasks, layers,
+                    out_dir if s is None else seed_dir(out_dir, s), splits_file=splits,
+                    grid=grid, options=options if s is None else replace(options, seed=s),
+                    overwrite=overwrite, on_done=_report, nested=n_runs > 1)
 
 
 def _quiet_dask() -> None:

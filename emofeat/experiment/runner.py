@@ -15,8 +15,15 @@ from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError, StoreChanged
+from emofeat.experiment.repeats import (
+    SplitUnit,
+    repeated_splits,
+    seed_folders,
+    split_units,
+)
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
 from emofeat.extract import extract
+from emofeat.finetune.config import FinetuneConfig
 from emofeat.ratings import rating_columns
 from emofeat.report import compare
 from emofeat.report.collect import find_runs
@@ -56,12 +63,14 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     exp = open_experiment(config_path, out, announce)
     manifest = load_data(exp)
     check_ratings(exp, manifest)
-    split = write_split(exp, manifest)
+    repeated = repeated_splits(exp.config.split, manifest)
+    split = write_split(exp, manifest, repeated[0] if repeated else None)
+    units = split_units(exp.out, exp.config.split, split, repeated)
     runs: list[Path] = []
     for section in exp.config.extract:
-        runs += extract_and_fit(exp, section, manifest, split)
-    runs += run_baselines(exp, manifest, split)
-    runs += run_finetune(exp, manifest, split)
+        runs += extract_and_fit(exp, section, manifest, units)
+    runs += run_baselines(exp, manifest, units)
+    runs += run_finetune(exp, manifest, units)
     return run_compare(exp, runs)
 
 
@@ -95,11 +104,14 @@ def check_ratings(exp: Experiment, manifest: Manifest) -> None:
                            "valence_score and arousal_score)")
 
 
-def write_split(exp: Experiment, manifest: Manifest) -> Split:
-    """OUT/splits.csv, the one split every step uses; a different one already there stops
-    the run (its runs could not be compared with new ones)."""
+def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None) -> Split:
+    """OUT/splits.csv, the one split every step uses (with folds or repeats: ``first``, the
+    first of them, the stores' split); a different one already there stops the run (its
+    runs could not be compared with new ones)."""
     s = exp.config.split
-    if s.file:
+    if first is not None:
+        split = first
+    elif s.file:
         split = splits_mod.read_split(exp.base / s.file, manifest)
     else:
         split = splits_mod.make_split(manifest, splits_mod.parse_fractions(s.fractions), s.seed)
@@ -109,28 +121,36 @@ def write_split(exp: Experiment, manifest: Manifest) -> Split:
                            "mixed with new ones: choose another output folder")
     splits_mod.write_split(split, path)
     source = s.file or splits_mod.split_source(manifest, s.fractions, s.seed)
+    if first is not None:
+        source = f"{s.folds} folds" if s.folds else f"{s.repeats} repeats"
+        source += f" (seed {s.seed}); the first"
     exp.say(f"data: {len(manifest)} images ({manifest.format}); split {split.counts()} ({source})")
     return split
 
 
 def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest,
-                    split: Split) -> list[Path]:
-    """OUT/stores/<name>, then OUT/runs/<name>/<model>-<task>-<layer>/."""
+                    units: Sequence[SplitUnit]) -> list[Path]:
+    """OUT/stores/<name> (once), then OUT/runs/[<fold>/]<name>/<model>-<task>-<layer>/."""
     f = exp.config.fit
     store = exp.out / "stores" / section.name
     exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
     config = section.extract_config()
     try:
-        extract(manifest, store, config, split=split, min_agree=exp.config.data.min_agree)
+        extract(manifest, store, config, split=units[0].split,
+                min_agree=exp.config.data.min_agree)
     except StoreChanged as changed:  # the config is the source of truth: extract again
         log.warning("%s was made with other settings (%s); extracting again", store,
                     changed.diff)
-        extract(manifest, store, replace(config, overwrite=True), split=split,
+        extract(manifest, store, replace(config, overwrite=True), split=units[0].split,
                 min_agree=exp.config.data.min_agree)
-    exp.say(f"fit {', '.join(f.models)} on {section.name}")
     layers = select_layers(f.layers, Store.open(store).layer_names)
-    return fit_all(store, f.models, exp.tasks, layers, exp.out / "runs" / section.name,
-                   options=f.options(), on_done=_note(exp.say), nested=True, changed="redo")
+    runs = []
+    for unit in units:
+        exp.say(f"fit {', '.join(f.models)} on {section.name} {unit.label}".rstrip())
+        runs += fit_all(store, f.models, exp.tasks, layers, unit.runs / section.name,
+                        splits_file=unit.path, options=f.options(), on_done=_note(exp.say),
+                        nested=True, changed="redo")
+    return runs
 
 
 def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
@@ -143,57 +163,69 @@ def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
     return False
 
 
-def run_baselines(exp: Experiment, manifest: Manifest, split: Split) -> list[Path]:
-    """OUT/runs/baselines/majority-<task>/ (a rating task: mean-<task>/) and the
-    colour-feature runs."""
+def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit]
+                  ) -> list[Path]:
+    """OUT/runs/[<fold>/]baselines/majority-<task>/ (a rating task: mean-<task>/) and the
+    colour-feature runs (their store extracted once)."""
     b = exp.config.baselines
     runs = []
-    if b.majority:
+    for unit in units if b.majority else []:
         for task in exp.tasks:
             name = "mean" if task in SCORE_TASKS else "majority"
-            run_dir = exp.out / "runs" / "baselines" / f"{name}-{task}"
-            wanted = majority_settings(task, split.sha256, manifest.sha256)
+            run_dir = unit.runs / "baselines" / f"{name}-{task}"
+            wanted = majority_settings(task, unit.split.sha256, manifest.sha256)
             if _outdated(run_dir, wanted):
-                majority_run(manifest, split, task, run_dir, overwrite=True)
+                majority_run(manifest, unit.split, task, run_dir, overwrite=True)
             runs.append(run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
-        colour = extract_colour(manifest, exp.out / "stores" / "colour", split)
-        runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
-                        exp.out / "runs" / "baselines" / "colour",
-                        options=exp.config.fit.options(), on_done=_note(exp.say),
-                        nested=True, changed="redo")
+        colour = extract_colour(manifest, exp.out / "stores" / "colour", units[0].split)
+        for unit in units:
+            runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
+                            unit.runs / "baselines" / "colour", splits_file=unit.path,
+                            options=exp.config.fit.options(), on_done=_note(exp.say),
+                            nested=True, changed="redo")
     return runs
 
 
-def run_finetune(exp: Experiment, manifest: Manifest, split: Split) -> list[Path]:
-    """OUT/runs/finetune-<task>/ for each task of [finetune] (resumed if interrupted)."""
+def run_finetune(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit]
+                 ) -> list[Path]:
+    """OUT/runs/[<fold>/]finetune-<task>/[seed-<s>/] for each task of [finetune] (and each
+    fold and seed), each resumed if interrupted."""
     ft = exp.config.finetune
     if not ft.enabled:
         return []
+    runs = []
+    for unit in units:
+        for task in select_class_tasks(ft.tasks):
+            for run_dir, seed in seed_folders(unit.runs / f"finetune-{task}", ft.seeds):
+                config = ft.for_task(task, seed)
+                _finetune_one(exp, manifest, unit.split, run_dir, config)
+                runs.append(run_dir)
+    return runs
+
+
+def _finetune_one(exp: Experiment, manifest: Manifest, split: Split, run_dir: Path,
+                  config: FinetuneConfig) -> None:
     from emofeat.finetune import CHECKPOINT, finetune
     from emofeat.finetune.resume import checkpoint_changes, finetune_settings
 
-    runs = []
-    for task in select_class_tasks(ft.tasks):
-        run_dir = exp.out / "runs" / f"finetune-{task}"
-        runs.append(run_dir)
-        config = ft.for_task(task)
-        settings = finetune_settings(config, manifest, split)
-        if not _outdated(run_dir, settings):
-            exp.say(f"finetune {task}: complete, skipped")
-            continue
-        resume = not is_complete(run_dir) and (run_dir / CHECKPOINT).is_file()
-        if resume and (diff := checkpoint_changes(run_dir, settings)):
-            log.warning("%s: the interrupted run had other settings (%s); starting again",
-                        run_dir, diff)
-            resume = False
-        exp.say(f"finetune {ft.backbone} for {task}")
-        finetune(manifest, split, run_dir, config, resume=resume, overwrite=not resume,
-                 on_epoch=lambda r, t=task: exp.say(
-                     f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "
-                     f"acc {r['val_balanced_accuracy']:.3f}"))
-    return runs
+    ft, task = exp.config.finetune, config.task
+    settings = finetune_settings(config, manifest, split)
+    if not _outdated(run_dir, settings):
+        exp.say(f"finetune {task}: complete, skipped")
+        return
+    resume = not is_complete(run_dir) and (run_dir / CHECKPOINT).is_file()
+    if resume and (diff := checkpoint_changes(run_dir, settings)):
+        log.warning("%s: the interrupted run had other settings (%s); starting again",
+                    run_dir, diff)
+        resume = False
+    seed = "" if ft.seeds is None else f" (seed {config.seed})"
+    exp.say(f"finetune {ft.backbone} for {task}{seed}")
+    finetune(manifest, split, run_dir, config, resume=resume, overwrite=not resume,
+             on_epoch=lambda r, t=task: exp.say(
+                 f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "
+                 f"acc {r['val_balanced_accuracy']:.3f}"))
 
 
 def run_compare(exp: Experiment, runs: Sequence[Path]) -> dict[str, Any]:

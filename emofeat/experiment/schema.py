@@ -27,6 +27,7 @@ from emofeat.errors import EmofeatError
 from emofeat.experiment.tables import from_table
 from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
+from emofeat.resampling import parse_seeds
 from emofeat.splits import DEFAULT_FRACTIONS, DEFAULT_SEED, parse_fractions
 from emofeat.taxonomy import ALL_TASKS
 
@@ -37,7 +38,7 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-BUNDLED_CONFIGS = ("demo", "fi-reference")
+BUNDLED_CONFIGS = ("demo", "demo-repeats", "fi-reference")
 
 
 def _as(base: type[T], section: Any, **changes: Any) -> T:
@@ -63,6 +64,8 @@ class SplitSection:
     file: str | None = None  # an existing splits.csv (relative to the config file)
     seed: int = DEFAULT_SEED
     fractions: list[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))
+    folds: int | None = None  # K stratified folds (test one part, val as in fractions)
+    repeats: int | None = None  # R seeded random splits (seeds seed, seed + 1, ...)
 
 
 @dataclass
@@ -98,9 +101,11 @@ class FinetuneSection(FinetuneConfig):
 
     enabled: bool = True
     tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
+    seeds: list[int] | None = None  # one run per seed (OUT/runs/.../seed-<s>/), not seed
 
-    def for_task(self, task: str) -> FinetuneConfig:
-        return _as(FinetuneConfig, self, task=task)
+    def for_task(self, task: str, seed: int | None = None) -> FinetuneConfig:
+        """The settings of one task (and one of ``seeds``, where given)."""
+        return _as(FinetuneConfig, self, task=task, seed=self.seed if seed is None else seed)
 
 
 @dataclass
@@ -172,6 +177,7 @@ def check_config(config: ExperimentConfig) -> None:
         raise EmofeatError("[data] needs either path = ... or demo = true")
     with _section("[split]"):
         parse_fractions(config.split.fractions)
+        check_repeats(config.split)
     names = [e.name for e in config.extract]
     if any(not n for n in names) or len(set(names)) != len(names):
         raise EmofeatError("every [[extract]] needs a unique name")
@@ -190,6 +196,20 @@ def check_config(config: ExperimentConfig) -> None:
         with _section("[finetune]"):
             config.finetune.check()
             select_class_tasks(config.finetune.tasks)
+            if config.finetune.seeds is not None:
+                parse_seeds(config.finetune.seeds)
+
+
+def check_repeats(section: SplitSection) -> None:
+    """folds or repeats (at least 2), not both, and not with a split file."""
+    if section.folds is not None and section.repeats is not None:
+        raise EmofeatError("give folds or repeats, not both")
+    for key in ("folds", "repeats"):
+        value = getattr(section, key)
+        if value is not None and value < 2:
+            raise EmofeatError(f"{key} must be at least 2, got {value}")
+        if value is not None and section.file:
+            raise EmofeatError(f"{key} makes its own splits; remove file = ...")
 
 
 def bundled_config(name: str) -> Path:

@@ -135,30 +135,41 @@ def _name(path: Path, common: Path) -> str:
     return rel.as_posix() if str(rel) != "." else path.name
 
 
-def _check_same_data(runs: Sequence[Run]) -> None:
-    """All runs must share one split (and so one data set)."""
-    by_split: dict[str, list[str]] = {}
+def config_key(run: RunInfo) -> tuple[str, ...]:
+    """What a run is apart from its split and seed: (task, family, classifier, features)."""
+    return (run.task, run.family, run.classifier, run.features)
+
+
+def _check_same_data(runs: Sequence[RunInfo]) -> None:
+    """All runs share one data set, and one split, or (runs of several folds or repeats)
+    every split holds the same configurations."""
+    by_split: dict[str, list[RunInfo]] = {}
     for r in runs:
-        by_split.setdefault(r.record.splits_sha256, []).append(str(r.path))
-    if len(by_split) > 1:
+        by_split.setdefault(r.record.splits_sha256, []).append(r)
+    configs = [{config_key(r) for r in rs} for rs in by_split.values()]
+    if any(c != configs[0] for c in configs):
         majority = max(by_split, key=lambda h: len(by_split[h]))
-        odd = [p for h, ps in by_split.items() if h != majority for p in ps]
+        odd = [str(r.run.path) for h, rs in by_split.items() if h != majority for r in rs]
         raise EmofeatError(f"runs come from different splits; these differ from the rest: "
-                           f"{', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''}")
+                           f"{', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} (runs of "
+                           "several folds or repeats are compared when every split has the "
+                           "same configurations)")
     if len({r.record.manifest_sha256 for r in runs}) > 1:
         raise EmofeatError("runs come from different datasets (manifest hashes differ)")
 
 
 def load_runs(inputs: Sequence[str | Path]) -> list[RunInfo]:
-    """Open every run, verify its files and hashes, and check they share one split."""
+    """Open every run, verify its files and hashes, and check they share one split (or
+    several splits, each with the same configurations: folds or repeats)."""
     paths = find_runs(inputs)
     runs = []
     for path in paths:
         run = Run.open(path)
         run.verify_model_files()
         runs.append(run)
-    _check_same_data(runs)
     common = Path(os.path.commonpath([str(p.resolve()) for p in paths]))
     if len(paths) == 1:
         common = common.parent
-    return [RunInfo(_name(r.path, common), r, r.predictions().select("test")) for r in runs]
+    infos = [RunInfo(_name(r.path, common), r, r.predictions().select("test")) for r in runs]
+    _check_same_data(infos)
+    return infos

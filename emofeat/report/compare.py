@@ -1,5 +1,8 @@
 """``emofeat compare``: runs that share a split -> report.json, report.md, report.html.
 
+Runs of several splits (folds, repeats) or seeds also get a repeats section
+(:mod:`emofeat.report.repeats`); the per-run tables then show the first split's runs.
+
 Every number is computed from the runs' ``predictions.csv`` (test rows): point estimates with
 scikit-learn, 95% intervals by bootstrap over test images (seeded), paired comparisons on
 the same resamples, and exact McNemar tests. Runs of rating tasks get a section of their own
@@ -23,6 +26,7 @@ from emofeat.report.consistency import settings_warnings
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, short_table
+from emofeat.report.repeats import analyse_repeats, is_repeated
 
 log = logging.getLogger(__name__)
 
@@ -65,16 +69,21 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     """
     if n_boot < 1000:
         raise EmofeatError("--bootstrap needs at least 1000 resamples for 95% intervals")
-    runs = load_runs(inputs)
-    warnings = settings_warnings(runs)
-    for line in warnings:
+    all_runs = load_runs(inputs)
+    warnings = settings_warnings(all_runs)
+    repeats = analyse_repeats(all_runs, n_boot, seed) if is_repeated(all_runs) else None
+    # several splits: the per-run tables show the first; the repeats section covers all
+    reference = repeats.splits[repeats.reference_split] if repeats else None
+    runs = [r for r in all_runs if reference in (None, r.record.splits_sha256)]
+    for line in [*warnings, *(repeats.left_out if repeats else ())]:
         log.warning("%s", line)
     tasks = analyse([r for r in runs if not r.is_regression], n_boot=n_boot, seed=seed)
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
     report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256, n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
-                    warnings=tuple(warnings), runs=tuple(_entry(r) for r in runs), tasks=tasks,
-                    regression=ratings or None, versions=versions())
+                    warnings=tuple(warnings), runs=tuple(_entry(r) for r in all_runs),
+                    tasks=tasks, regression=ratings or None, versions=versions(),
+                    repeats=repeats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) for t in tasks}

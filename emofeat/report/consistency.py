@@ -17,9 +17,9 @@ from emofeat.report.collect import RunInfo
 from emofeat.report.families import family
 from emofeat.runs import FeatureRun, FinetuneRun
 
-#: Settings that legitimately differ inside a family (what the report compares), or that
-#: do not change a result.
-COMPARED = frozenset({"task", "jobs", "workers", "device", "pca"})
+#: Settings that legitimately differ inside a family (what the report compares, the split
+#: and seed of repeated runs), or that do not change a result.
+COMPARED = frozenset({"task", "jobs", "workers", "device", "pca", "seed", "splits_sha256"})
 MAX_VALUES, MAX_NAMES = 3, 3
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emofeat.records import OMIT_IF_NONE, RecordFile
+from emofeat.report.repeats_model import RepeatsReport
 
 REPORT_FORMAT = "emofeat-report"
 FORMAT_VERSION = 1  # reports written before the field existed have none: read as version 1
@@ -168,6 +169,8 @@ class Report:
     # rating tasks; absent when the report has none
     regression: dict[str, RegressionReport] | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]
+    # runs of several splits (folds, repeats) or seeds, aggregated; absent otherwise
+    repeats: RepeatsReport | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 REPORT_JSON: RecordFile[Report] = RecordFile(REPORT_FORMAT, FORMAT_VERSION, "report",

@@ -1,0 +1,121 @@
+"""Repeated evaluation: k stratified folds, R seeded random splits, and lists of seeds.
+
+Features do not depend on the split, so a store is extracted once and every fold (or
+repeat) is a split file of its own, with its own SHA-256, that ``fit --splits`` and
+``finetune --splits`` use on the same images. Runs of one configuration on several splits,
+or with several training seeds, are aggregated by ``compare`` (:mod:`emofeat.report.repeats`).
+
+- :func:`make_folds`: k folds, stratified by label and seeded (scikit-learn's
+  ``StratifiedKFold`` on the sorted ids): each image is in exactly one fold's ``test``; in
+  each fold, ``val`` is carved from the rest per class as :func:`~emofeat.splits.make_split`
+  does (the same val fraction of each class), the remainder is ``train``.
+- :func:`make_repeats`: R stratified random splits with seeds ``seed``, ``seed + 1``, ...
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from emofeat.datasets.manifest import Manifest
+from emofeat.errors import EmofeatError
+from emofeat.splits import (
+    DEFAULT_FRACTIONS,
+    DEFAULT_SEED,
+    Split,
+    _allocate,
+    make_split,
+    parse_fractions,
+    write_split,
+)
+
+#: File names of the split files :func:`write_splits` writes: fold-1.csv, repeat-1.csv, ...
+PREFIX = {"folds": "fold", "repeats": "repeat"}
+
+
+def _no_release_split(manifest: Manifest, what: str) -> None:
+    if "split" in manifest.extra:
+        raise EmofeatError(f"the {manifest.format} release has its own split; {what} are "
+                           "made only for data sets without one")
+
+
+def make_folds(manifest: Manifest, k: int, seed: int = DEFAULT_SEED,
+               val_fraction: float = DEFAULT_FRACTIONS[1]) -> list[Split]:
+    """``k`` stratified, seeded folds: fold i's test is the i-th part, val carved from the
+    rest per class (``val_fraction`` of each class, at least one where a class has 3 or
+    more images), the rest train. The same manifest and seed give the same folds whatever
+    order the images were listed in."""
+    from sklearn.model_selection import StratifiedKFold
+
+    _no_release_split(manifest, "folds")
+    if k < 2:
+        raise EmofeatError(f"folds must be at least 2, got {k}")
+    if not 0 <= val_fraction < 1:
+        raise EmofeatError(f"the val fraction must be in [0, 1), got {val_fraction:g}")
+    order = np.argsort(np.asarray(manifest.ids, dtype=object), kind="stable")
+    ids = [manifest.ids[i] for i in order]
+    labels = np.asarray([manifest.labels[i] for i in order], dtype=object)
+    smallest = min(np.unique(labels, return_counts=True)[1])
+    if smallest < k:
+        raise EmofeatError(f"{k} folds need at least {k} images of every class; the smallest "
+                           f"class has {smallest}")
+    rng = np.random.default_rng(seed)
+    folds = []
+    kfold = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
+    for rest, test in kfold.split(np.zeros(len(ids)), labels):
+        assignment = {ids[i]: "test" for i in test}
+        by_label: dict[str, list[str]] = defaultdict(list)
+        for i in rest:
+            by_label[labels[i]].append(ids[i])
+        for label in sorted(by_label):
+            members = by_label[label]
+            n_class = len(members) + int(np.sum(labels[test] == label))
+            n_val = max(min(_allocate(n_class, val_fraction), len(members) - 1), 0)
+            picked = set(rng.permutation(len(members))[:n_val].tolist())
+            for j, image_id in enumerate(members):
+                assignment[image_id] = "val" if j in picked else "train"
+        folds.append(Split(assignment))
+    return folds
+
+
+def make_repeats(manifest: Manifest, r: int, seed: int = DEFAULT_SEED,
+                 fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[Split]:
+    """``r`` stratified random train/val/test splits, seeded ``seed``, ``seed + 1``, ..."""
+    _no_release_split(manifest, "repeats")
+    if r < 2:
+        raise EmofeatError(f"repeats must be at least 2, got {r}")
+    fractions = parse_fractions(fractions)
+    return [make_split(manifest, fractions, seed + i) for i in range(r)]
+
+
+def split_names(kind: str, n: int) -> list[str]:
+    """``fold-1`` ... ``fold-n`` (kind ``folds``) or ``repeat-1`` ... (``repeats``)."""
+    return [f"{PREFIX[kind]}-{i + 1}" for i in range(n)]
+
+
+def write_splits(splits: Sequence[Split], kind: str, out_dir: str | Path) -> list[Path]:
+    """``out_dir/fold-1.csv`` ... (or ``repeat-1.csv`` ...), each written atomically."""
+    out = Path(out_dir)
+    paths = [out / f"{name}.csv" for name in split_names(kind, len(splits))]
+    for split, path in zip(splits, paths, strict=True):
+        write_split(split, path)
+    return paths
+
+
+def parse_seeds(text: str | Sequence[int]) -> list[int]:
+    """``"0,1,2"`` -> [0, 1, 2]: distinct integers >= 0, at least one."""
+    try:
+        seeds = [int(x) for x in (text.split(",") if isinstance(text, str) else text)]
+    except ValueError:
+        raise EmofeatError(f"seeds must be integers like 0,1,2: {text}") from None
+    if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):
+        raise EmofeatError(f"seeds must be distinct integers >= 0, at least one: {text}")
+    return seeds
+
+
+def seed_dir(out: str | Path, seed: int) -> Path:
+    """Where the run of one seed goes: ``OUT/seed-<seed>``."""
+    return Path(out) / f"seed-{seed}"
