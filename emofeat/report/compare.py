@@ -20,9 +20,9 @@ from emofeat.report import plots
 from emofeat.report.analysis import LEVEL, analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
+from emofeat.report.families import family
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
-from emofeat.report.families import family
 from emofeat.report.render import html_page, markdown, reference, short_table
 
 log = logging.getLogger(__name__)
