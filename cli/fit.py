@@ -52,7 +52,8 @@ def fit_cmd(
                               "all; default: the store's last layer."),
     splits: Path | None = typer.Option(None, help="A splits.csv; default: the store's own."),
     grid: list[str] = typer.Option([], help="Replace a grid axis, e.g. --grid C=0.01,0.1 "
-                                   "(repeatable)."),
+                                   "(repeatable); --grid auto-extend: where the choice is "
+                                   "on an axis's edge, extend that axis once beyond it."),
     jobs: int = typer.Option(DEFAULTS.jobs, help="Parallel grid candidates; -1 = all CPUs."),
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed."),
     class_weight: str = typer.Option(DEFAULTS.class_weight or "none",
