@@ -134,9 +134,9 @@ def task_note(task: TaskReport, n_boot: int) -> str:
     if any(r.vs_best is not None and r.vs_best.holm_p is not None for r in task.rows):
         text += (". A 'vs' column gives a run's balanced accuracy minus that of the run in "
                  "its header, with p = a two-sided paired-bootstrap p-value, Holm-corrected "
-                 f"over the runs in the column; * = p < {ALPHA} (with {n_boot} resamples no "
-                 f"p is below {2 / (n_boot + 1):.2g}: more resamples, --bootstrap, resolve "
-                 "smaller ones).")
+                 f"over the runs in the column; * = p < {ALPHA} (with {n_boot} bootstrap "
+                 f"resamples no p is below {2 / (n_boot + 1):.2g}; compare with more "
+                 "resamples to resolve smaller ones).")
     else:
         text += ". The 'vs' columns give balanced-accuracy gaps with paired bootstrap " \
                 "intervals; * = the interval excludes 0."
