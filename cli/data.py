@@ -44,7 +44,7 @@ def make_demo_cmd(
 
 @app.command("split")
 def split_cmd(
-    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder or CSV list."),
     out_path: Path = typer.Option(..., "--out", "-o", help="Where to write splits.csv (with "
                                   "--folds or --repeats: a folder for fold-1.csv ... or "
                                   "repeat-1.csv ...)."),
@@ -93,7 +93,7 @@ def _write_repeated(manifest: Manifest, out_dir: Path, fractions: tuple[float, f
 
 @app.command("show")
 def show_cmd(
-    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder or CSV list."),
     fmt: str = typer.Option("auto", "--format", help=FORMAT_HELP),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K", help=MIN_AGREE_HELP),
     allow_outside_root: bool = allow_outside_root_option(),

@@ -40,15 +40,22 @@ def run_cmd(
                                  "bundled config (demo, fi-reference)."),
     out_dir: Path | None = typer.Option(None, "--out", "-o", help="Output folder (default: "
                                         "the config's out)."),
+    data: Path | None = typer.Option(None, "--data", metavar="DATA", help="The data set "
+                                     "(folder or CSV list), relative to the current folder; "
+                                     "a bundled config other than demo needs it."),
+    sets: list[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Override a "
+                                   "config key, e.g. --set fit.models='[\"logreg\"]' or "
+                                   "--set extract.NAME.batch_size=64 (repeatable; values "
+                                   "are TOML)."),
 ) -> None:
     """Run a whole experiment from one TOML file; re-running skips finished steps.
 
-    Example: emofeat run configs/fi-reference.toml --out fi-experiment
+    Example: emofeat run fi-reference --data ./FI --out fi-experiment
     """
     from emofeat.experiment import bundled_config, run_experiment
 
     path = Path(config) if config.endswith(".toml") else bundled_config(config)
-    _finish(run_experiment(path, out_dir, announce=out.print))
+    _finish(run_experiment(path, out_dir, announce=out.print, sets=sets, data=data))
 
 
 def demo_cmd(

@@ -25,7 +25,7 @@ DEFAULTS = ExtractConfig()
 
 
 def extract_cmd(
-    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder or CSV list."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The feature store directory."),
     fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),
     backbone: str = typer.Option(DEFAULTS.backbone, help="Any timm model name."),

@@ -23,7 +23,7 @@ DEFAULTS = FinetuneConfig()
 
 
 def finetune_cmd(
-    data: Path = typer.Argument(..., help="Dataset folder or CSV list."),
+    data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder or CSV list."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The run directory."),
     task: str = typer.Option(DEFAULTS.task, help=f"{', '.join(TASK_NAMES)}."),
     fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),

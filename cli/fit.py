@@ -55,7 +55,8 @@ def fit_cmd(
                               "all; default: the store's last layer."),
     splits: Path | None = typer.Option(None, help="A splits.csv; default: the store's own."),
     grid: list[str] = typer.Option([], help="Replace a grid axis, e.g. --grid C=0.01,0.1 "
-                                   "(repeatable)."),
+                                   "(repeatable); --grid auto-extend: where the choice is "
+                                   "on an axis's edge, extend that axis once beyond it."),
     jobs: int = typer.Option(DEFAULTS.jobs, help="Parallel grid candidates; -1 = all CPUs."),
     seed: int = typer.Option(DEFAULTS.seed, help="Random seed."),
     seeds: str | None = typer.Option(None, metavar="S1,S2,...", help="One run per seed "
@@ -150,15 +151,15 @@ def predict_cmd(
 
     Example: emofeat predict runs/svm photos/ --out preds.csv
     """
-    from emofeat.predict import predict_images
+    from emofeat.predict import predict_images, score_name
 
     classes, rows = predict_images(run_dir, images, batch_size=batch_size, device=device)
-    tally = _Tally(rows)
+    tally, holds = _Tally(rows), score_name(run_dir)
     if out_csv is not None:
-        _write_csv(out_csv, classes, tally)
+        _write_csv(out_csv, classes, tally, holds)
         out.print(f"predictions written to {out_csv}")
     else:
-        out.print(_table(classes, tally))
+        out.print(_table(classes, tally, holds))
     if tally.failed:
         path, why = tally.failed[0]
         typer.echo(f"emofeat: {len(tally.failed)} of {tally.seen} images could not be read "
@@ -167,10 +168,11 @@ def predict_cmd(
         raise typer.Exit(1)
 
 
-def _table(classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> Table:
-    """Label and its score per image, or (a rating task's run) the predicted rating."""
+def _table(classes: tuple[str, ...], rows: Iterable[PredictedImage], holds: str) -> Table:
+    """Label and its score (a probability or a margin: ``holds``) per image, or (a rating
+    task's run) the predicted rating."""
     table = Table()
-    for col in ("image", "label", "score", "error") if classes else ("image", "rating", "error"):
+    for col in ("image", "label", holds, "error") if classes else ("image", "rating", "error"):
         table.add_column(col)
     for row in rows:
         if not classes:
@@ -197,7 +199,8 @@ class _Tally:
             yield row
 
 
-def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage]) -> None:
+def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage],
+               holds: str) -> None:
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         if not classes:  # a rating task: the predicted rating, exactly
@@ -205,7 +208,7 @@ def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedIma
             writer.writerows([str(row.path), "" if row.rating is None else repr(row.rating),
                               row.error] for row in rows)
             return
-        writer.writerow(["path", "label", *(f"score_{c}" for c in classes), "error"])
+        writer.writerow(["path", "label", *(f"{holds}_{c}" for c in classes), "error"])
         for row in rows:
             writer.writerow([str(row.path), row.label or "",
                              *(f"{row.scores[c]:.7g}" if row.label else "" for c in classes),

@@ -26,6 +26,7 @@ from emofeat.backbones import (
     create_backbone,
     data_config,
     default_layers,
+    prefix_tokens,
     resolve_layers,
 )
 from emofeat.datasets import Manifest
@@ -105,7 +106,11 @@ def build_meta(
     layers: Sequence[LayerInfo],
     precision: str,
     min_agree: int | None,
+    prefix: int = 0,
 ) -> dict[str, Any]:
+    """store.json's fields; ``prefix``: the model's class and register tokens, recorded
+    when a layer gives tokens (they are left out of its pooling)."""
+    tokens = prefix and any(len(i.shape) == 2 for i in layers)
     return {
         **dataset_meta(manifest, split, config.shard_size, min_agree),
         "backbone": config.backbone,
@@ -114,6 +119,7 @@ def build_meta(
         "layers": [{"name": i.name, "dim": i.dim(config.pooling), "channels": i.channels,
                     "stride": i.stride} for i in layers],
         "pooling": config.pooling,
+        **({"prefix_tokens": prefix} if tokens else {}),
         "dtype": config.dtype,
         "precision": precision,
     }
@@ -147,7 +153,8 @@ def extract(
     if not names:
         raise EmofeatError(f"no default layers for {config.backbone}; pass --layers")
     layers = resolve_layers(model, names, cfg["input_size"])
-    meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree)
+    meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree,
+                      prefix_tokens(model))
     features = FeatureModel(model, names, config.pooling, device, precision,
                             micro_batch=config.batch_size, mean=cfg["mean"], std=cfg["std"],
                             memory_format=config.memory_format, compile=config.compile)

@@ -206,3 +206,27 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any
     c = int(np.sum(~correct_a & correct_b))
     p = 1.0 if b + c == 0 else float(binomtest(b, b + c, 0.5).pvalue)
     return {"a_only_correct": b, "b_only_correct": c, "p_value": p}
+
+
+def bootstrap_p(differences: np.ndarray) -> float:
+    """Two-sided p-value of a paired bootstrap: twice the smaller share of resampled
+    differences on either side of 0 (each share counted as (k + 1) / (B + 1)), at most 1.
+    Below 0.05 exactly when the 95% percentile interval excludes 0 (up to ties at 0)."""
+    d = differences[np.isfinite(differences)]
+    if not d.size or np.all(d == 0):
+        return 1.0
+    below = (np.sum(d <= 0) + 1) / (d.size + 1)
+    above = (np.sum(d >= 0) + 1) / (d.size + 1)
+    return _round(min(1.0, 2 * min(below, above)))
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of p-values compared with one reference (family-wise
+    error rate), in the order given."""
+    m = len(pvalues)
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(sorted(range(m), key=lambda k: pvalues[k])):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = _round(running)
+    return adjusted

@@ -87,6 +87,17 @@ def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
     return PREDICTORS[kind](run, resolve_device(device))
 
 
+#: What a run's class scores are, by its ``score_kind``, as columns of predict's output name
+#: them: probabilities (logreg, LightGBM, fine-tuned) or SVM decision margins (unbounded).
+SCORE_NAMES = {"probability": "probability", "decision": "margin"}
+
+
+def score_name(run_dir: str | Path) -> str:
+    """What the class scores of a run's predictions hold: ``probability`` or ``margin``."""
+    kind = Run.open(run_dir).record.score_kind
+    return SCORE_NAMES.get(kind, kind)
+
+
 def collect_images(inputs: Sequence[str | Path]) -> list[Path]:
     """Files as given, and image files below folders (sorted); a missing path is an error."""
     return gather(inputs, Path.is_file, lambda p: p.is_file() and is_image_name(p), "images")

@@ -103,3 +103,32 @@ def test_piped_output_keeps_long_lines_whole(tmp_path: Path) -> None:
                             check=True, env=env)
     assert result.stdout == long_line + "\n"
     assert result.stderr == "INFO     a log line\n"
+
+
+#: One name per kind of argument, as README writes them.
+ARGUMENT_NAMES = {("extract",): "{DATA}", ("finetune",): "{DATA}", ("data", "show"): "{DATA}",
+                  ("data", "split"): "{DATA}", ("fit",): "{STORE}", ("inspect",): "{STORE}",
+                  ("compare",): "{RUN...}", ("predict",): "{RUN} {IMAGE_OR_DIR...}",
+                  ("run",): "{CONFIG}", ("layers",): "{MODEL}", ("data", "make-demo"): "{DIR}"}
+
+
+def test_help_names_each_kind_of_argument_one_way() -> None:
+    for command, names in ARGUMENT_NAMES.items():
+        usage = run(*command, "--help").stdout.splitlines()[1].split()
+        assert " ".join(usage[usage.index("[OPTIONS]") + 1:]) == names, command
+        assert "...}..." not in " ".join(usage)
+
+
+def test_help_examples_parse_as_written() -> None:
+    """Every example's options and arguments are ones the command takes."""
+    import shlex
+
+    group = typer.main.get_command(app)
+    for command in _commands(group):
+        cmd = group
+        for name in command:
+            cmd = cmd.commands[name]  # type: ignore[attr-defined]
+        example = next(line for line in cmd.help.splitlines() if "Example: emofeat" in line)
+        words = shlex.split(example.split("Example: ", 1)[1])
+        assert words[1:1 + len(command)] == list(command)
+        cmd.make_context(" ".join(command), words[1 + len(command):])  # raises if not

@@ -312,3 +312,21 @@ def test_a_folder_that_is_not_a_store_is_never_overwritten(tiny_demo: Path,
     with pytest.raises(EmofeatError, match="not empty and holds no feature store"):
         extract(load_manifest(tiny_demo), tmp_path / "mine", config(overwrite=True))
     assert (tmp_path / "mine" / "thesis.tex").read_text() == "precious"
+
+
+def test_store_records_the_tokens_left_out_of_pooling(tiny_demo: Path, tmp_path: Path,
+                                                      store_once: Path) -> None:
+    """A ViT store says its class token was left out of the pooled tokens (absent for a
+    CNN's), and a store written before that was recorded is stale for the same settings."""
+    manifest = load_manifest(tiny_demo)
+    vit = config(backbone="vit_tiny_patch16_224", layers=("blocks.0",), shard_size=100)
+    out = extract(manifest, tmp_path / "vit", vit)
+    meta = json.loads((out / "store.json").read_text())
+    assert meta["prefix_tokens"] == 1
+    assert meta["layers"][0]["dim"] == 192
+    assert "prefix_tokens" not in json.loads((store_once / "store.json").read_text())
+    # a store that pooled the class token too (written before the key existed) is refused
+    del meta["prefix_tokens"]
+    (out / "store.json").write_text(json.dumps(meta))
+    with pytest.raises(EmofeatError, match="prefix_tokens: store has null, this run asks for 1"):
+        extract(manifest, out, vit)

@@ -139,7 +139,8 @@ def test_cli_fit_and_predict(demo_store: Path, tiny_demo: Path, tmp_path: Path) 
     result = cli("predict", out, tiny_demo / "awe", "--out", tmp_path / "p.csv")
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "p.csv").read_text().splitlines()
-    assert lines[0] == "path,label,score_negative,score_positive,error" and len(lines) == 11
+    # an SVM's class scores are decision margins, and the columns say so
+    assert lines[0] == "path,label,margin_negative,margin_positive,error" and len(lines) == 11
     # an existing complete run is not silently replaced
     again = cli("fit", demo_store, "--model", "svm", "--task", "valence", "--layer", "bn2",
                 "--out", out, "--grid", "C=0.001,0.01")

@@ -47,10 +47,10 @@ def test_failed_images_are_listed_and_the_exit_code_says_so(run_dir: Path, photo
         rows = {Path(r["path"]).name: r for r in csv.DictReader(fh)}
     assert set(rows) == {"awe_0000.jpg", "fear_0001.jpg", "broken.jpg"}
     broken = rows["broken.jpg"]
-    assert broken["label"] == "" and broken["score_positive"] == "" and broken["error"]
+    assert broken["label"] == "" and broken["probability_positive"] == "" and broken["error"]
     for name in ("awe_0000.jpg", "fear_0001.jpg"):
         assert rows[name]["label"] in ("negative", "positive") and rows[name]["error"] == ""
-        assert 0.0 <= float(rows[name]["score_positive"]) <= 1.0
+        assert 0.0 <= float(rows[name]["probability_positive"]) <= 1.0
 
 
 def test_the_table_keeps_scores_and_errors_apart(run_dir: Path, photos: Path) -> None:
@@ -60,3 +60,6 @@ def test_the_table_keeps_scores_and_errors_apart(run_dir: Path, photos: Path) ->
     good = runner.invoke(app, ["predict", str(run_dir), str(photos / "awe_0000.jpg"),
                                "--device", "cpu"])
     assert good.exit_code == 0 and good.stderr == ""
+    # logreg's class scores are probabilities, and the column says so
+    header = good.stdout.splitlines()[1]
+    assert "probability" in header and "score" not in header

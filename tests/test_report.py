@@ -44,10 +44,12 @@ runner = CliRunner()
 
 
 def make_run(run_dir: Path, y_true, y_pred, *, kind="classical", model="logreg",
-             weights="bundled", split=SPLIT, val_score=0.5, scores=None) -> Path:
+             weights="bundled", split=SPLIT, val_score=0.5, scores=None,
+             backbone="tf_efficientnet_lite0", ids=None, dataset_format="folder") -> Path:
     """A run directory whose test predictions are exactly the ones given."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     n = len(y_true)
+    ids = ids if ids is not None else [f"img{i:03d}.jpg" for i in range(n)]
     if scores is None:
         scores = np.stack([1.0 - y_pred, y_pred.astype(float)], axis=1)
     prepare_run_dir(run_dir)
@@ -59,13 +61,13 @@ def make_run(run_dir: Path, y_true, y_pred, *, kind="classical", model="logreg",
     if kind == "finetune":
         record = FinetuneRun(
             **common, model="tf_efficientnet_lite0", layer="finetuned",
-            manifest_sha256=MANIFEST, dataset_format="folder", weights={"source": weights},
+            manifest_sha256=MANIFEST, dataset_format=dataset_format, weights={"source": weights},
             data_config={}, best_epoch=1, history=({"val_balanced_accuracy": val_score},),
             failed=(), stopped_early=False, device="cpu")
     else:
         features = FeaturesRecord(
-            store="/stores/lite0", store_sha256="b" * 64, backbone="tf_efficientnet_lite0",
-            weights={"source": weights}, manifest_sha256=MANIFEST, dataset_format="folder",
+            store="/stores/lite0", store_sha256="b" * 64, backbone=backbone,
+            weights={"source": weights}, manifest_sha256=MANIFEST, dataset_format=dataset_format,
             data_config={}, layers=(StoredLayer("bn2", 1280, 1280, 32),),
             layer_order=("bn2",), store_layers=("bn2",), pooling="avg", precision="fp32",
             dtype="float32")
@@ -74,7 +76,7 @@ def make_run(run_dir: Path, y_true, y_pred, *, kind="classical", model="logreg",
             search=SearchRecord("balanced_accuracy on val", {},
                                 ({"val_balanced_accuracy": val_score},)),
             refit_on=("train", "val"))
-    preds = Predictions([f"img{i:03d}.jpg" for i in range(n)], ["test"] * n, y_true, y_pred,
+    preds = Predictions(list(ids), ["test"] * n, y_true, y_pred,
                         scores, CLASSES)
     finish_run(run_dir, record, preds)
     return run_dir
@@ -232,9 +234,11 @@ def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
     assert [(s.label, s.colour) for s in per_class] == [(f.label, f.colour) for f in expected]
     assert per_class[1].values == tuple(
         next(r for r in task.rows if r.run == "a").per_class_f1[c] for c in CLASSES)
-    layers, lines = plots.layer_data(task, {"logreg on tf_efficientnet_lite0 "
-                                            "(pretrained (bundled))": "pretrained",
-                                            "logreg on tf_efficientnet_lite0 (random)": "random"},
+    assert sorted(task.by_layer) == ["logreg on tf_efficientnet_lite0, pretrained (bundled)",
+                                     "logreg on tf_efficientnet_lite0, random"]
+    layers, lines = plots.layer_data(task, {"logreg on tf_efficientnet_lite0, "
+                                            "pretrained (bundled)": "pretrained",
+                                            "logreg on tf_efficientnet_lite0, random": "random"},
                                      ["bn2"])
     assert layers == ["bn2"]
     assert [(s.colour, s.linestyle) for s in lines] == [
@@ -253,6 +257,6 @@ def test_run_names_are_escaped(known: dict[str, Path], tmp_path: Path) -> None:
     make_run(tmp_path / "runs" / "pipe|name", y, y, val_score=0.2)
     compare([tmp_path / "runs"], tmp_path / "report")
     page = (tmp_path / "report" / "report.html").read_text()
-    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/<wbr>script&gt;" in page
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| pipe\\|name |" in md

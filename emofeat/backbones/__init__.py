@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from emofeat.backbones.layers import (
         LayerInfo,
         default_layers,
+        prefix_tokens,
         probe_layers,
         resolve_layers,
         tap,
@@ -34,7 +35,8 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    **dict.fromkeys(("LayerInfo", "default_layers", "probe_layers", "resolve_layers", "tap"),
+    **dict.fromkeys(("LayerInfo", "default_layers", "prefix_tokens", "probe_layers",
+                     "resolve_layers", "tap"),
                     "emofeat.backbones.layers"),
     **dict.fromkeys(("BUNDLED", "Bundled", "WeightsInfo", "backbone_from_record",
                      "check_backbone_name", "create_backbone", "data_config", "eval_transform",
@@ -56,6 +58,7 @@ __all__ = [
     "default_layers",
     "eval_transform",
     "lukemelas_to_timm",
+    "prefix_tokens",
     "probe_layers",
     "resolve_layers",
     "tap",

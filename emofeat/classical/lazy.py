@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from emofeat.classical.estimators import EstimatorSpec, FitOptions
-from emofeat.classical.search import EARLY_STOPPING_ROUNDS, SearchResult, SplitData
+from emofeat.classical.search import EARLY_STOPPING_ROUNDS, SearchResult, SplitData, val_weights
 from emofeat.errors import EmofeatError
 from emofeat.metrics import balanced_accuracy
 from emofeat.store import Store
@@ -109,15 +109,15 @@ def _fit(spec: EstimatorSpec, params: Mapping[str, Any], options: FitOptions, X:
                                              sample_weight=weight, **kwargs)
 
 
-def _log_loss(raw: np.ndarray, y: np.ndarray) -> float:
-    """LightGBM's binary_logloss / multi_logloss (summed) of raw scores."""
+def _log_loss(raw: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    """LightGBM's binary_logloss / multi_logloss of raw scores, summed with weights ``w``."""
     eps = 1e-15
     if raw.ndim == 1:
         p = 1.0 / (1.0 + np.exp(-raw))
-        return float(-np.log(np.maximum(np.where(y > 0, p, 1.0 - p), eps)).sum())
+        return float((-np.log(np.maximum(np.where(y > 0, p, 1.0 - p), eps)) * w).sum())
     z = np.exp(raw - raw.max(axis=1, keepdims=True))
     p = z[np.arange(len(y)), y] / z.sum(axis=1)
-    return float(-np.log(np.maximum(p, eps)).sum())
+    return float((-np.log(np.maximum(p, eps)) * w).sum())
 
 
 def best_iteration(losses: Sequence[float], rounds: int = EARLY_STOPPING_ROUNDS) -> int:
@@ -147,29 +147,33 @@ class RoundTrees:
         setattr(env.model, ROUND_TREES, [*done, env.model.current_iteration()])
 
 
-def _val_losses(model: Any, X_val: Any, y_val: np.ndarray) -> np.ndarray:
-    """The val log loss after each iteration of the model, block by block (one block in
-    memory at a time)."""
+def _val_losses(model: Any, X_val: Any, y_val: np.ndarray, weights: np.ndarray | None
+                ) -> np.ndarray:
+    """The (weighted) val log loss after each iteration of the model, block by block (one
+    block in memory at a time)."""
     booster, n_trees = model.booster_, model.booster_.current_iteration()
+    w_all = np.ones(len(y_val)) if weights is None else weights
     sums, start = np.zeros(n_trees), 0
     for i in range(X_val.numblocks[0]):
         block = np.asarray(X_val.blocks[i].compute())
-        y = y_val[start:start + len(block)]
+        y, w = y_val[start:start + len(block)], w_all[start:start + len(block)]
         start += len(block)
         raw = 0.0
         for k in range(n_trees):
             raw = raw + booster.predict(block, start_iteration=k, num_iteration=1,
                                         raw_score=True)
-            sums[k] += _log_loss(np.asarray(raw), y)
-    return sums / max(len(y_val), 1)
+            sums[k] += _log_loss(np.asarray(raw), y, w)
+    return sums / max(float(w_all.sum()), 1e-12)
 
 
-def early_stopping(model: Any, X_val: Any, y_val: np.ndarray) -> tuple[int, int]:
+def early_stopping(model: Any, X_val: Any, y_val: np.ndarray,
+                   weights: np.ndarray | None = None) -> tuple[int, int]:
     """(best round, iterations its predictions use), as an early-stopped local fit has them:
-    the rounds' val curve, the best round by LightGBM's rule, and the iterations of the
-    model it would have kept (``best_iteration_`` is a round; predict counts iterations)."""
+    the rounds' val curve (val rows weighted as in training), the best round by LightGBM's
+    rule, and the iterations of the model it would have kept (``best_iteration_`` is a
+    round; predict counts iterations)."""
     trees = np.asarray(getattr(model.booster_, ROUND_TREES), dtype=int)
-    by_trees = _val_losses(model, X_val, y_val)
+    by_trees = _val_losses(model, X_val, y_val, weights)
     best = best_iteration([by_trees[t - 1] if t else np.inf for t in trees])
     kept = trees[min(best + EARLY_STOPPING_ROUNDS, len(trees)) - 1]
     return best, int(min(best, kept))
@@ -181,7 +185,8 @@ def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
     model = _fit(spec, params, options, data.X["train"], data.y["train"],
                  callbacks=[RoundTrees()])
     fit_s = time.perf_counter() - start
-    best, iterations = early_stopping(model, data.X["val"], data.y["val"])
+    best, iterations = early_stopping(model, data.X["val"], data.y["val"], val_weights(
+        options.class_weight, data.y["train"], data.y["val"]))
     local = model.to_local()
     pred = np.concatenate([local.predict(np.asarray(data.X["val"].blocks[i].compute()),
                                          num_iteration=iterations)

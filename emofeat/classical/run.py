@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from emofeat.classical.backend import out_of_core
+from emofeat.classical.caveats import small_val_of, wants_extension
 from emofeat.classical.criteria import SEARCH_METRIC
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, get_spec, parse_grid
 from emofeat.classical.lazy import lazy_features
@@ -159,23 +160,28 @@ def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]
 
 
 def fit_request(spec: EstimatorSpec, task: Task | RatingTask, layers: Sequence[str],
-                store: Store, split: Split, options: FitOptions, grid: dict[str, list[Any]]
-                ) -> dict[str, Any]:
-    """The settings of one run as asked for: recorded, and compared before it is reused."""
+                store: Store, split: Split, options: FitOptions, grid: dict[str, list[Any]],
+                extend: bool = False) -> dict[str, Any]:
+    """The settings of one run as asked for: recorded, and compared before it is reused
+    (``grid_extend`` only when asked for, so earlier runs keep their settings)."""
     return {"model": spec.name, "task": task.name, "layer": "+".join(layers),
             "store_sha256": store.sha256, "splits_sha256": split.sha256,
-            **{k: v for k, v in asdict(options).items() if k != "jobs"}, "grid": grid}
+            **{k: v for k, v in asdict(options).items() if k != "jobs"}, "grid": grid,
+            **({"grid_extend": True} if extend else {})}
 
 
 def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
             layers: Sequence[str],
             store: Store, split: Split, run_dir: Path, options: FitOptions,
-            grid: dict[str, list[Any]], overwrite: bool = False) -> dict[str, Any]:
-    """Search, refit, predict every split, and write one run directory."""
+            grid: dict[str, list[Any]], overwrite: bool = False, extend: bool = False
+            ) -> dict[str, Any]:
+    """Search (``extend``: a grid edge extended once), refit, predict every split, and
+    write one run directory."""
     prepare_run_dir(run_dir, overwrite)
-    request = fit_request(spec, task, layers, store, split, options, grid)
+    request = fit_request(spec, task, layers, store, split, options, grid, extend)
     started = time.perf_counter()
-    fitted = fit_and_search(spec, data, options, grid)
+    fitted = fit_and_search(spec, data, options, grid, extend,
+                            f"{spec.name} {task.name} {'+'.join(layers)}")
     t0 = time.perf_counter()
     preds = predictions_of(fitted.pipeline, data, task.classes)
     predict_s = time.perf_counter() - t0
@@ -264,9 +270,11 @@ def fit_all(
             store.check_rating(t.name)
     specs = {t.name: [get_spec(m, t.kind) for m, name in pairs if name == t.name]
              for t in task_objs}
+    extend, grid = wants_extension(grid)
     grids = {(s.kind, s.name): parse_grid(s, grid) for ss in specs.values() for s in ss}
     layer_sets = [parse_layers(store, layer) for layer in layers]
     split = store_split(store, splits_file)
+    small_val_of(task_objs, store.ids, store.labels, split.assignment)
     single = not nested if nested is not None else len(pairs) * len(layer_sets) == 1
     out = Path(out)
     plan = []
@@ -275,15 +283,16 @@ def fit_all(
             for spec in specs[task.name]:
                 run_dir = out if single else out / f"{spec.name}-{task.name}-{'+'.join(names)}"
                 request = fit_request(spec, task, names, store, split, options,
-                                      grids[spec.kind, spec.name])
+                                      grids[spec.kind, spec.name], extend)
                 plan.append(_Planned(run_dir, spec, task, names, request,
                                      _plan_one(run_dir, request, overwrite, single, changed)))
-    return _fit_planned(plan, store, split, options, grids, overwrite, on_done)
+    return _fit_planned(plan, store, split, options, grids, overwrite, on_done, extend)
 
 
 def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: FitOptions,
                  grids: dict[tuple[str, str], dict[str, list[Any]]], overwrite: bool,
-                 on_done: Callable[[Path, dict[str, Any] | None], None] | None) -> list[Path]:
+                 on_done: Callable[[Path, dict[str, Any] | None], None] | None,
+                 extend: bool) -> list[Path]:
     # one layer set at a time, in memory or out of core (a Dask array over the shards)
     matrices: dict[tuple[str, bool], Any] = {}
     for p in plan:
@@ -297,7 +306,8 @@ def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: 
                 matrices[key] = (lazy_features if key[1] else load_features)(store, p.layers)
             data = split_data(store, matrices[key], p.task, split)
             record = fit_one(p.spec, p.task, data, p.layers, store, split, p.run_dir, options,
-                             grids[p.spec.kind, p.spec.name], overwrite or p.action == "redo")
+                             grids[p.spec.kind, p.spec.name], overwrite or p.action == "redo",
+                             extend)
         if on_done:
             on_done(p.run_dir, record)
     return [p.run_dir for p in plan]

@@ -21,6 +21,7 @@ from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC, LinearSVC
 
+from emofeat.classical.caveats import GRID_EXTEND, Edge, extended_axis, grid_edges
 from emofeat.classical.criteria import criterion, val_scores
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
 
@@ -42,9 +43,27 @@ class SplitData:
                 np.concatenate([self.y["train"], self.y["val"]]))
 
 
+def val_weights(class_weight: str | None, y_train: np.ndarray, y_val: np.ndarray
+                ) -> np.ndarray | None:
+    """Weights of the val rows for early stopping: each row its class's weight in training
+    (``balanced``: computed from train's class counts, as the classifier does), so the
+    number of trees is chosen on the criterion training optimises. None: unweighted."""
+    if class_weight is None:
+        return None
+    from sklearn.utils.class_weight import compute_class_weight
+
+    classes = np.unique(y_train)
+    weights = dict(zip(classes.tolist(),
+                       compute_class_weight(class_weight, classes=classes, y=y_train),
+                       strict=True))
+    return np.array([weights.get(int(c), 1.0) for c in y_val], dtype=np.float64)
+
+
 def _fit(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
-         X_val: np.ndarray | None = None, y_val: np.ndarray | None = None) -> Pipeline:
-    """Fit a pipeline; LightGBM stops early on (preprocessed) val when val is given."""
+         X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+         class_weight: str | None = None) -> Pipeline:
+    """Fit a pipeline; LightGBM stops early on (preprocessed) val when val is given, val
+    weighted by the class weights of training."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if not (spec.early_stopping and X_val is not None):
@@ -54,7 +73,10 @@ def _fit(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
         pre = pipe[:-1]
         Xt = pre.fit_transform(X, y) if len(pre) else X
         Xv = pre.transform(X_val) if len(pre) else X_val
-        pipe[-1].fit(Xt, y, eval_X=(Xv,), eval_y=(y_val,), callbacks=[
+        weights = val_weights(class_weight, y, y_val) if spec.kind == "classification" \
+            else None
+        pipe[-1].fit(Xt, y, eval_X=(Xv,), eval_y=(y_val,),
+                     eval_sample_weight=None if weights is None else [weights], callbacks=[
             lightgbm.early_stopping(EARLY_STOPPING_ROUNDS, verbose=False)])
         return pipe
 
@@ -63,7 +85,8 @@ def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
               inner_jobs: int, data: SplitData) -> dict[str, Any]:
     start = time.perf_counter()
     pipe = _fit(build_pipeline(spec, params, options, inner_jobs), spec,
-                data.X["train"], data.y["train"], data.X["val"], data.y["val"])
+                data.X["train"], data.y["train"], data.X["val"], data.y["val"],
+                options.class_weight)
     fit_s = time.perf_counter() - start
     pred = pipe.predict(data.X["val"])
     row = {"params": params, **val_scores(spec.kind, data.y["val"], pred),
@@ -111,12 +134,53 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
     start = time.perf_counter()
     table = Parallel(n_jobs=jobs)(
         delayed(_evaluate)(spec, params, options, inner, data) for params in candidates)
-    scores = [criterion(spec.kind, row) for row in table]
-    winner = table[int(np.argmax(scores))]
+    return SearchResult(table, choose(spec, table), time.perf_counter() - start)
+
+
+def choose(spec: EstimatorSpec, table: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The winning candidate's hyperparameters (ties: the earlier row); LightGBM's with the
+    number of trees its early stopping kept."""
+    winner = table[int(np.argmax([criterion(spec.kind, dict(row)) for row in table]))]
     best = dict(winner["params"])
     if spec.early_stopping:
         best["n_estimators"] = winner["best_iteration"]
-    return SearchResult(table, best, time.perf_counter() - start)
+    return best
+
+
+def _extend(spec: EstimatorSpec, grid: dict[str, list[Any]], data: SplitData,
+            options: FitOptions, result: SearchResult, edges: Sequence[Edge]
+            ) -> tuple[SearchResult, dict[str, list[Any]]]:
+    """Each edge axis extended once beyond its edge: the new candidates searched, the
+    tables merged, the winner chosen again among all of them."""
+    table, seconds, grid = list(result.table), result.seconds, dict(grid)
+    for edge in edges:
+        new = extended_axis(edge)
+        if not new:
+            continue
+        log.info("extending %s beyond %s: %s", edge.axis, edge.value, new)
+        more = search(spec, {**grid, edge.axis: new}, data, options)
+        table += more.table
+        seconds += more.seconds
+        grid[edge.axis] = sorted([*grid[edge.axis], *new])
+    return SearchResult(table, choose(spec, table), seconds), grid
+
+
+def _search_warned(spec: EstimatorSpec, grid: dict[str, list[Any]], data: SplitData,
+                   options: FitOptions, extend: bool, what: str
+                   ) -> tuple[SearchResult, dict[str, list[Any]]]:
+    """The search, extended once where the choice is on a grid edge (``extend``); a choice
+    still on an edge is a warning naming it."""
+    result = search(spec, grid, data, options)
+    edges = grid_edges(grid, result.best)
+    if edges and extend:
+        result, grid = _extend(spec, grid, data, options, result, edges)
+        edges = grid_edges(grid, result.best)
+    for edge in edges:
+        log.warning("%s; %s", edge.describe(what or spec.name),
+                    "even after extending the grid once" if extend else
+                    f"`--grid {GRID_EXTEND}` extends it once in that direction, "
+                    f"`--grid {edge.axis}=...` sets other values")
+    return result, grid
 
 
 def refit(spec: EstimatorSpec, best: Mapping[str, Any], data: SplitData,
@@ -159,8 +223,11 @@ class FittedRun:
 
 
 def fit_and_search(spec: EstimatorSpec, data: SplitData, options: FitOptions,
-                   grid: Mapping[str, Sequence[Any]] | None = None) -> FittedRun:
-    """Search on val, then refit on train+val."""
+                   grid: Mapping[str, Sequence[Any]] | None = None, extend: bool = False,
+                   what: str = "") -> FittedRun:
+    """Search on val, then refit on train+val. A choice on the edge of its grid is a
+    warning (``what`` names the fit in it); ``extend``: the grid is first extended once in
+    that direction (the run records the extended grid)."""
     grid = {k: list(v) for k, v in (grid or spec.grid).items()}
     if spec.kind == "regression":
         options = replace(options, class_weight=None)  # no classes to weight
@@ -170,7 +237,7 @@ def fit_and_search(spec: EstimatorSpec, data: SplitData, options: FitOptions,
         log.warning("PCA components lowered from %d to %d (train rows or feature dim)",
                     pca, limit)
         options = replace(options, pca=limit)
-    result = search(spec, grid, data, options)
+    result, grid = _search_warned(spec, grid, data, options, extend, what)
     start = time.perf_counter()
     pipe = refit(spec, result.best, data, options)
     return FittedRun(pipe, result, time.perf_counter() - start, options, grid)

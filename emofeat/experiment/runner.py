@@ -53,14 +53,15 @@ class Experiment:
 
 
 def run_experiment(config_path: str | Path, out: str | Path | None = None,
-                   announce: Say | None = None) -> dict[str, Any]:
+                   announce: Say | None = None, sets: Sequence[str] = (),
+                   data: str | Path | None = None) -> dict[str, Any]:
     """Run (or resume) every step of the experiment; returns the compare report.
 
     The config is the source of truth: a complete run made with other settings is done
     again (with a warning naming what differs), and the report holds the runs this config
     names, not others an earlier config left in OUT/runs.
     """
-    exp = open_experiment(config_path, out, announce)
+    exp = open_experiment(config_path, out, announce, sets, data)
     manifest = load_data(exp)
     check_ratings(exp, manifest)
     repeated = repeated_splits(exp.config.split, manifest)
@@ -75,9 +76,10 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
 
 
 def open_experiment(config_path: str | Path, out: str | Path | None = None,
-                    announce: Say | None = None) -> Experiment:
+                    announce: Say | None = None, sets: Sequence[str] = (),
+                    data: str | Path | None = None) -> Experiment:
     config_path = Path(config_path)
-    config = load_config(config_path)
+    config = load_config(config_path, sets, data)
     base = config_path.parent
     if out is None and config.out is None:
         raise EmofeatError("no output folder: pass --out or set out = ... in the config")

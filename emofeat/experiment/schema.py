@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from emofeat.classical.options import (
 )
 from emofeat.demo import DemoSpec
 from emofeat.errors import EmofeatError
+from emofeat.experiment.overrides import apply_overrides
 from emofeat.experiment.tables import from_table
 from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
@@ -133,8 +134,10 @@ class ExperimentConfig:
     compare: CompareSection = field(default_factory=CompareSection)
 
 
-def load_config(path: str | Path) -> ExperimentConfig:
-    """Read and check an experiment file; errors are one line naming the key."""
+def load_config(path: str | Path, sets: Sequence[str] = (),
+                data: str | Path | None = None) -> ExperimentConfig:
+    """Read and check an experiment file, with ``--set`` and ``--data`` from the command
+    line on top (:mod:`emofeat.experiment.overrides`); errors are one line naming the key."""
     path = Path(path)
     if not path.is_file():
         raise EmofeatError(f"config file {path} does not exist")
@@ -142,6 +145,7 @@ def load_config(path: str | Path) -> ExperimentConfig:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise EmofeatError(f"{path} is not valid TOML: {exc}") from None
+    apply_overrides(table, sets, data, bundled_name(path))
     _rename_old_keys(table)
     config = from_table(ExperimentConfig, table)
     check_config(config)
@@ -210,6 +214,14 @@ def check_repeats(section: SplitSection) -> None:
             raise EmofeatError(f"{key} must be at least 2, got {value}")
         if value is not None and section.file:
             raise EmofeatError(f"{key} makes its own splits; remove file = ...")
+
+
+def bundled_name(path: Path) -> str | None:
+    """The name of the bundled config at ``path``, None for a file of the user's."""
+    from importlib.resources import files
+
+    home = Path(str(files("emofeat.configs"))).resolve()
+    return path.stem if path.resolve().parent == home else None
 
 
 def bundled_config(name: str) -> Path:

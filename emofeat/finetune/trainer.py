@@ -24,6 +24,7 @@ from torch import nn
 from torch.utils.data import DataLoader, SubsetRandomSampler, WeightedRandomSampler
 
 from emofeat.backbones import data_config, eval_transform
+from emofeat.classical.caveats import small_val_of
 from emofeat.datasets import Manifest
 from emofeat.device import autocast_for, resolve_device
 from emofeat.errors import EmofeatError
@@ -78,6 +79,7 @@ class _Data:
         missing = [task.classes[k] for k in range(task.n_classes) if k not in present]
         if missing:
             raise EmofeatError(f"class(es) {', '.join(missing)} have no train images")
+        small_val_of([task], manifest.ids, manifest.labels, split.assignment)
         return data
 
     @property

@@ -3,8 +3,9 @@ summary and accuracy by layer, per task, computed from the runs' test prediction
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,8 @@ from emofeat.metrics import (
     HEADLINE,
     bootstrap_counts,
     bootstrap_distribution,
+    bootstrap_p,
+    holm,
     mcnemar_exact,
     percentile_ci,
 )
@@ -20,6 +23,8 @@ from emofeat.report.collect import RunInfo
 from emofeat.report.families import FAMILIES, family
 from emofeat.report.model import Estimate, FamilyBest, Gap, RunRow, TaskReport, Transfer
 from emofeat.runs import Predictions
+
+log = logging.getLogger(__name__)
 
 LEVEL = 0.95
 
@@ -46,23 +51,33 @@ class _Scored:
         return Estimate(self.point[key], percentile_ci(self.dist[key], LEVEL))
 
     def gap(self, other: _Scored, **names: str) -> Gap:
-        """self - other in balanced accuracy: paired bootstrap CI, McNemar p-value."""
+        """self - other in balanced accuracy: paired bootstrap CI and p-value; McNemar's
+        p-value on accuracy."""
         key = "balanced_accuracy"
-        lo, hi = percentile_ci(self.dist[key] - other.dist[key], LEVEL)
+        diff = self.dist[key] - other.dist[key]
+        lo, hi = percentile_ci(diff, LEVEL)
         test = mcnemar_exact(self.preds.y_pred == self.preds.y_true,
                              other.preds.y_pred == other.preds.y_true)
         return Gap(**names, balanced_accuracy_gap=round(self.point[key] - other.point[key], 6),
                    ci=(lo, hi), only_this_correct=test["a_only_correct"],
                    only_other_correct=test["b_only_correct"], mcnemar_p=test["p_value"],
-                   significant=bool(lo > 0 or hi < 0))
+                   significant=bool(lo > 0 or hi < 0), bootstrap_p=bootstrap_p(diff))
 
 
 def _align(runs: Sequence[RunInfo]) -> tuple[list[str], list[Predictions]]:
-    """Restrict every run to the test ids all of them scored (normally: all test ids)."""
+    """Restrict every run to the test ids all of them scored (normally: all test ids); a
+    warning says how many were left out and which runs lack some."""
     common = set(runs[0].test.ids)
-    for r in runs[1:]:
+    every: set[str] = set()
+    for r in runs:
         common &= set(r.test.ids)
+        every |= set(r.test.ids)
     ids = sorted(common)
+    if dropped := len(every) - len(ids):
+        short = [r.name for r in runs if len(r.test.ids) < len(every)]
+        log.warning("%s: %d of %d test images left out of the comparison: not every run "
+                    "scored them (%s lack some)", runs[0].task, dropped, len(every),
+                    ", ".join(short[:5]) + (" ..." if len(short) > 5 else ""))
     aligned = []
     for r in runs:
         pos = {k: i for i, k in enumerate(r.test.ids)}
@@ -82,7 +97,7 @@ def _score(runs: Sequence[RunInfo], n_boot: int, seed: int) -> list[_Scored]:
             for r, p in zip(runs, preds, strict=True)]
 
 
-def _row(s: _Scored, best: _Scored, ft: _Scored | None) -> RunRow:
+def _row(s: _Scored, ref: _Scored, ft: _Scored | None) -> RunRow:
     r = s.info
     return RunRow(
         run=r.name, kind=r.kind, family=r.family, classifier=r.classifier,
@@ -92,8 +107,19 @@ def _row(s: _Scored, best: _Scored, ft: _Scored | None) -> RunRow:
                  if k in s.point and k in s.dist},
         per_class_f1={c: v["f1"] for c, v in s.point["per_class"].items()},
         confusion_matrix=tuple(map(tuple, s.point["confusion_matrix"])),
-        vs_best=s.gap(best) if s is not best else None,
-        vs_finetune=s.gap(ft) if ft is not None and s is not ft else None)
+        vs_best=s.gap(ref) if s is not ref else None,
+        vs_finetune=s.gap(ft) if ft is not None and s is not ft and ft is not ref else None)
+
+
+def _holm_rows(rows: Sequence[RunRow]) -> list[RunRow]:
+    """Holm-adjust each column of gaps (all runs against one reference) on its own."""
+    out = list(rows)
+    for column in ("vs_best", "vs_finetune"):
+        at = [i for i, r in enumerate(out) if getattr(r, column) is not None]
+        gaps = [getattr(out[i], column) for i in at]
+        for i, gap, p in zip(at, gaps, holm([g.bootstrap_p for g in gaps]), strict=True):
+            out[i] = replace(out[i], **{column: replace(gap, holm_p=p)})
+    return out
 
 
 def _best(scored: Sequence[_Scored]) -> _Scored | None:
@@ -105,13 +131,17 @@ def analyse_task(runs: Sequence[RunInfo], n_boot: int, seed: int) -> TaskReport:
     scored = _score(runs, n_boot, seed)
     best = _best(scored)
     assert best is not None
+    # the reference is a model: a baseline that wins on a small val set names no method
+    ref = _best([s for s in scored if not family(s.info.family).baseline]) or best
     ft = _best([s for s in scored if s.info.family == "finetune"])
     order = sorted(scored, key=lambda s: -s.point["balanced_accuracy"])
-    rows = tuple(_row(s, best, ft) for s in order)
+    rows = tuple(_holm_rows([_row(s, ref, ft) for s in order]))
+    n_all = len({i for r in runs for i in r.test.ids})
     return TaskReport(
         classes=tuple(scored[0].preds.classes), n_test=len(scored[0].preds.ids),
         n_runs=len(runs), best=best.info.name, finetune=ft.info.name if ft else None,
-        rows=rows, transfer=_transfer(scored), by_layer=_by_layer(scored))
+        rows=rows, transfer=_transfer(scored), by_layer=_by_layer(scored),
+        reference=ref.info.name, test_ids_dropped=(n_all - len(scored[0].preds.ids)) or None)
 
 
 def _transfer(scored: Sequence[_Scored]) -> Transfer:
@@ -132,7 +162,7 @@ def _transfer(scored: Sequence[_Scored]) -> Transfer:
 
 def layer_series(run: RunInfo) -> str:
     """The line of the by-layer chart a run of a frozen backbone belongs to."""
-    return f"{run.classifier} on {run.backbone} ({run.weights})"
+    return f"{run.classifier} on {run.backbone}, {run.weights}"
 
 
 def _by_layer(scored: Sequence[_Scored]) -> dict[str, dict[str, float]]:

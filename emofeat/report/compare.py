@@ -23,12 +23,16 @@ from emofeat.report import plots
 from emofeat.report.analysis import LEVEL, analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
+from emofeat.report.families import family
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
-from emofeat.report.render import html_page, markdown, short_table
+from emofeat.report.render import html_page, markdown, reference, short_table
 from emofeat.report.repeats import analyse_repeats, is_repeated
 
 log = logging.getLogger(__name__)
+
+#: Families whose best run gets a confusion matrix (besides the reference run).
+CONFUSION_FAMILIES = ("finetune", "pretrained", "random")
 
 
 def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[str, bytes]:
@@ -40,10 +44,12 @@ def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[
         figs["by_layer"] = plots.by_layer(task_name, layers, series)
     rows = {r.run: r for r in task.rows}
     best = task.transfer.best_of_family
-    shown = [task.best, *(best[f].run for f in ("finetune", "pretrained") if f in best)]
-    for k, name in enumerate(dict.fromkeys(shown)):
-        figs[f"confusion{k}"] = plots.confusion(task_name, name, task.classes,
-                                                rows[name].confusion_matrix)
+    # the reference and the best of each network family: what the two questions compare
+    shown = [reference(task), *(best[f].run for f in CONFUSION_FAMILIES if f in best)]
+    for name in dict.fromkeys(shown):
+        figs[f"confusion:{name}"] = plots.confusion(task_name, name, task.classes,
+                                                rows[name].confusion_matrix,
+                                                family(rows[name].family).label)
     figs["per_class_f1"] = plots.per_class_f1(task_name, task.classes,
                                               plots.per_class_data(task))
     return figs

@@ -20,6 +20,7 @@ class Family:
     linestyle: str = "-"  # of its lines in the by-layer chart
     frozen_backbone: bool = False  # features of a frozen network: compared layer by layer
     per_class: bool = True  # drawn in the per-class F1 chart
+    baseline: bool = False  # a yardstick from below: never the report's reference run
 
 
 #: The families in the order of every table and chart (from the yardstick down).
@@ -27,11 +28,11 @@ FAMILIES: tuple[Family, ...] = (
     Family("finetune", "fine-tuned", "#d62728"),
     Family("pretrained", "frozen ImageNet features", "#1f77b4", frozen_backbone=True),
     Family("random", "frozen random-init features", "#7f7f7f", "--", frozen_backbone=True),
-    Family("colour", "hand-crafted colour", "#9467bd"),
+    Family("colour", "hand-crafted colour", "#9467bd", baseline=True),
     # F1 0 on every class but one: nothing to see per class
-    Family("majority", "majority class", "#bcbd22", per_class=False),
+    Family("majority", "majority class", "#bcbd22", per_class=False, baseline=True),
     # a rating task's baseline: the mean rating of train+val
-    Family("mean", "mean rating", "#8c564b", per_class=False),
+    Family("mean", "mean rating", "#8c564b", per_class=False, baseline=True),
 )
 
 _BY_KEY = {f.key: f for f in FAMILIES}

@@ -38,8 +38,14 @@ class Gap:
     ci: tuple[float, float]  # paired bootstrap
     only_this_correct: int  # McNemar's discordant pairs
     only_other_correct: int
-    mcnemar_p: float
+    mcnemar_p: float  # exact McNemar test on accuracy (correct / wrong per image)
     significant: bool  # the interval excludes 0
+    # two-sided paired-bootstrap p-value of the gap (< 0.05 when the interval excludes 0);
+    # absent in reports written before it was
+    bootstrap_p: float | None = field(default=None, metadata=OMIT_IF_NONE)
+    # bootstrap_p Holm-adjusted over every run compared with the same reference in a column
+    # of the runs table; absent elsewhere
+    holm_p: float | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,7 +64,8 @@ class RunRow:
     metrics: dict[str, Estimate]  # accuracy, balanced_accuracy, macro_f1[, roc_auc]
     per_class_f1: dict[str, float]
     confusion_matrix: tuple[tuple[int, ...], ...]  # rows: true class, columns: predicted
-    # absent for the best run itself
+    # against the task's reference run (its best on val when the report names none);
+    # absent for the reference itself
     vs_best: Gap | None = field(default=None, metadata=OMIT_IF_NONE)
     # absent without a fine-tuned run, or for it
     vs_finetune: Gap | None = field(default=None, metadata=OMIT_IF_NONE)
@@ -92,7 +99,12 @@ class TaskReport:
     finetune: str | None  # the fine-tuned run with the best val score
     rows: tuple[RunRow, ...]  # by balanced accuracy on test, best first
     transfer: Transfer
-    by_layer: dict[str, dict[str, float]]  # "<classifier> on <backbone> (<weights>)" -> layer
+    by_layer: dict[str, dict[str, float]]  # "<classifier> on <backbone>, <weights>" -> layer
+    # the run every row's vs_best compares with: the best non-baseline run on val (absent in
+    # reports written before it was named: there, the best run on val)
+    reference: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    # test images left out because not every run scored them (absent: none)
+    test_ids_dropped: int | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -133,7 +133,8 @@ def transfer_bars(task: str, bars: Sequence[Bar]) -> bytes:
 
 
 def confusion(task: str, run: str, classes: Sequence[str],
-              matrix: Sequence[Sequence[int]]) -> bytes:
+              matrix: Sequence[Sequence[int]], label: str = "") -> bytes:
+    """Row-normalised shading, counts written in; titled with the run and its family."""
     plt = _plt()
     cm = np.asarray(matrix, dtype=float)
     norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -148,7 +149,7 @@ def confusion(task: str, run: str, classes: Sequence[str],
                     color="white" if norm[i, j] > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(f"{task}: {run}", fontsize=9)
+    ax.set_title(f"{task}, {label}:\n{run}" if label else f"{task}: {run}", fontsize=9)
     return _png(fig)
 
 

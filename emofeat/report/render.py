@@ -28,8 +28,10 @@ from emofeat.report.model import (
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
                  "macro_f1": "macro-F1", "roc_auc": "ROC-AUC"}
 FAMILY_HEADER = ("", "run (best on val)", "val balanced acc.", "test balanced acc. [95% CI]")
-GAP_HEADER = ("comparison", "balanced-acc. gap", "95% CI (paired bootstrap)", "McNemar p",
-              "significant")
+GAP_HEADER = ("comparison", "balanced-acc. gap", "95% CI (paired bootstrap)",
+              "significant (CI excludes 0)", "McNemar p (accuracy)")
+#: Below this (Holm-adjusted) p-value a gap in the runs table is marked *.
+ALPHA = 0.05
 REGRESSION_HEADER = ("run", "features / layer", "model", "val MAE", "Pearson r [95% CI]",
                      "MAE [95% CI]", "Spearman rho", "R²", "r vs best [95% CI]")
 SYNTHETIC_NOTE = ("These runs use the SYNTHETIC demo data set: the numbers show the pipeline "
@@ -47,8 +49,11 @@ class Table:
     rows: list[list[str]]
     numeric_from: int = 99
     nowrap: tuple[int, ...] = ()
+    names: tuple[int, ...] = ()  # run names: in HTML, broken only after a "/"
 
     def cell_class(self, column: int) -> str:
+        if column in self.names:
+            return "name"
         return "num" if column >= self.numeric_from else "nw" if column in self.nowrap else ""
 
 
@@ -61,40 +66,84 @@ def _pvalue(p: float) -> str:
 
 
 def _versus(gap: Gap | None) -> str:
+    """A gap in a runs-table column: marked by its Holm-adjusted bootstrap p-value; in a
+    report written before those existed, by its interval (shown instead)."""
     if gap is None:
         return "-"
-    mark = "*" if gap.significant else ""
-    return f"{gap.balanced_accuracy_gap:+.3f}{mark} (p={_pvalue(gap.mcnemar_p)})"
+    if gap.holm_p is None:
+        mark = "*" if gap.significant else ""
+        return f"{gap.balanced_accuracy_gap:+.3f}{mark} [{gap.ci[0]:+.2f}, {gap.ci[1]:+.2f}]"
+    mark = "*" if gap.holm_p < ALPHA else ""
+    return f"{gap.balanced_accuracy_gap:+.3f}{mark} (p={_pvalue(gap.holm_p)})"
+
+
+def reference(task: TaskReport) -> str:
+    """The run the runs table compares with (older reports: the best on val)."""
+    return task.reference or task.best
 
 
 def runs_table(task: TaskReport) -> Table:
-    """Every run, best on test first, with intervals and its gaps to the best and fine-tuned."""
+    """Every run, best on test first, with intervals and its gaps to the reference run and
+    to the best fine-tuned run, each column headed by the run it compares with."""
     keys = ["accuracy", "balanced_accuracy", "macro_f1"]
     if any("roc_auc" in r.metrics for r in task.rows):
         keys.append("roc_auc")
+    versus = [("vs_best", f"vs reference: {reference(task)}")]
+    if any(r.vs_finetune is not None for r in task.rows):
+        versus.append(("vs_finetune", f"vs fine-tuned: {task.finetune}"))
     header = ("run", "features / layer", "classifier", *(METRIC_LABELS[k] for k in keys),
-              "vs best", "vs fine-tuned")
+              *(label for _, label in versus))
 
     def cells(r: RunRow) -> list[str]:
         return [r.run, r.features, r.classifier, *(_metric(r.metrics.get(k)) for k in keys),
-                _versus(r.vs_best), _versus(r.vs_finetune)]
+                *(_versus(getattr(r, column)) for column, _ in versus)]
 
-    return Table(header, [cells(r) for r in task.rows], numeric_from=3, nowrap=(2,))
+    return Table(header, [cells(r) for r in task.rows], numeric_from=3, nowrap=(2,),
+                 names=(0,))
 
 
 def family_table(task: TaskReport) -> Table:
+    """The best run on val of each family; baselines in rows of their own, so marked."""
     best = task.transfer.best_of_family
+    ref = reference(task)
     return Table(FAMILY_HEADER, [
-        [f.label, b.run, f"{b.val_balanced_accuracy:.3f}",
+        [f"baseline: {f.label}" if f.baseline else f.label,
+         f"{b.run} (reference)" if b.run == ref else b.run, f"{b.val_balanced_accuracy:.3f}",
          f"{b.balanced_accuracy:.3f} [{b.ci[0]:.3f}, {b.ci[1]:.3f}]"]
-        for f in in_order(best) for b in [best[f.key]]], numeric_from=2)
+        for f in in_order(best) for b in [best[f.key]]], numeric_from=2, names=(1,))
 
 
 def gap_table(task: TaskReport) -> Table:
     return Table(GAP_HEADER, [
         [str(g.comparison), f"{g.balanced_accuracy_gap:+.3f}",
-         f"[{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]", _pvalue(g.mcnemar_p),
-         "yes" if g.significant else "no"] for g in task.transfer.gaps], numeric_from=1)
+         f"[{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]", "yes" if g.significant else "no",
+         _pvalue(g.mcnemar_p)] for g in task.transfer.gaps], numeric_from=1)
+
+
+def task_note(task: TaskReport, n_boot: int) -> str:
+    """What the runs table compares with, and by which criterion."""
+    ref = reference(task)
+    rows = {r.run: r for r in task.rows}
+    text = (f"Reference run: {ref} (val balanced acc. {rows[ref].val_balanced_accuracy:.3f})"
+            + (", the best run on val that is not a baseline" if task.reference else
+               ", the best run on val"))
+    if task.reference and rows[task.best].val_balanced_accuracy > \
+            rows[ref].val_balanced_accuracy:
+        text += (f"; the best on val overall is the baseline {task.best} "
+                 f"({rows[task.best].val_balanced_accuracy:.3f})")
+    if any(r.vs_best is not None and r.vs_best.holm_p is not None for r in task.rows):
+        text += (". A 'vs' column gives a run's balanced accuracy minus that of the run in "
+                 "its header, with p = a two-sided paired-bootstrap p-value, Holm-corrected "
+                 f"over the runs in the column; * = p < {ALPHA} (with {n_boot} bootstrap "
+                 f"resamples no p is below {2 / (n_boot + 1):.2g}; compare with more "
+                 "resamples to resolve smaller ones).")
+    else:
+        text += ". The 'vs' columns give balanced-accuracy gaps with paired bootstrap " \
+                "intervals; * = the interval excludes 0."
+    if task.test_ids_dropped:
+        text += (f" {task.test_ids_dropped} test images are left out: not every run scored "
+                 "them.")
+    return text
 
 
 def _number(x: float | None) -> str:
@@ -140,8 +189,8 @@ def _intro(report: Report) -> str:
     return (f"Runs: {len(report.runs)}; split SHA-256 {report.splits_sha256[:16]}...; "
             f"95% intervals from {report.n_boot} bootstrap resamples of the test images "
             f"(seed {report.seed}). 'Best' runs are chosen by their val score, never by "
-            "test. Gaps are in balanced accuracy with paired bootstrap intervals (* = the "
-            "interval excludes 0); p-values are exact McNemar tests on accuracy.")
+            "test. Gaps are in balanced accuracy on the same test images, with paired "
+            "bootstrap intervals; each table says what its significance marks mean.")
 
 
 def _data_uri(png: bytes) -> str:
@@ -155,9 +204,10 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
         uris = {k: _data_uri(v) for k, v in (figures(name) if figures else {}).items()}
         tasks.append({"name": name, "n_classes": len(task.classes), "n_test": task.n_test,
                       "families": family_table(task), "gaps": gap_table(task),
+                      "note": task_note(task, report.n_boot),
                       "runs": runs_table(task), "figures": uris,
-                      "confusions": [(k, v) for k, v in uris.items()
-                                     if k.startswith("confusion")]})
+                      "confusions": [(f"confusion matrix of {k.partition(':')[2]}", v)
+                                     for k, v in uris.items() if k.startswith("confusion:")]})
     ratings = []
     for name, rating_task in (report.regression or {}).items():
         uris = {k: _data_uri(v) for k, v in (figures(name) if figures else {}).items()}
@@ -191,7 +241,7 @@ def markdown(report: Report) -> str:
 
 def html_page(report: Report, figures: Callable[[str], Mapping[str, bytes]]) -> str:
     """The HTML report; ``figures(task)`` gives that task's figures as PNG bytes by name
-    (``transfer``, ``by_layer``, ``confusion<k>``, ``per_class_f1``; a rating task's
+    (``transfer``, ``by_layer``, ``confusion:<run>``, ``per_class_f1``; a rating task's
     ``scatter``)."""
     return str(_environment().get_template("report.html.j2").render(_context(report, figures)))
 

@@ -16,8 +16,8 @@ STORE_FORMAT = "emofeat-feature-store"
 FORMAT_VERSION = 1
 
 #: Fields of store.json that decide the bytes of the shards; resuming requires them equal.
-CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "dtype", "precision",
-               "shard_size", "dataset", "splits_sha256", "ratings")
+CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "prefix_tokens",
+               "dtype", "precision", "shard_size", "dataset", "splits_sha256", "ratings")
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,9 @@ class StoreRecord:
     data_config: dict[str, Any]  # the preprocessing (timm's data config for backbones)
     layers: tuple[StoredLayer, ...]
     pooling: str
+    # class and register tokens left out when token outputs (ViT-style) were pooled: only
+    # the patch tokens are pooled; absent when no layer gives tokens or the model has none
+    prefix_tokens: int | None = field(default=None, metadata=OMIT_IF_NONE)
     dtype: str
     precision: str
     n_shards: int = 0
