@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emofeat.records import OMIT_IF_NONE, RecordFile
+from emofeat.report.cross_model import CrossMatrix
 
 REPORT_FORMAT = "emofeat-report"
 FORMAT_VERSION = 1  # reports written before the field existed have none: read as version 1
@@ -167,6 +168,8 @@ class Report:
     tasks: dict[str, TaskReport]
     # rating tasks; absent when the report has none
     regression: dict[str, RegressionReport] | None = field(default=None, metadata=OMIT_IF_NONE)
+    # cross-dataset matrices by task (emofeat evaluate); absent when the inputs hold none
+    cross: dict[str, CrossMatrix] | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]
 
 
