@@ -279,3 +279,46 @@ def test_an_evaluation_resumes_and_refuses_to_replace_itself(runs_a: Path, store
         evaluate(run, store_b, tmp_path / "e")
     assert np.isclose(metrics["all"]["balanced_accuracy"],
                       _ba(tmp_path / "e" / "predictions.csv"), atol=1e-6)
+
+
+def test_a_given_splits_file_decides_the_test_images(runs_a: Path, store_b: Path,
+                                                     tmp_path: Path) -> None:
+    from emofeat.splits import Split, write_split
+
+    ids = Store.open(store_b).ids
+    split = Split({k: "test" if i % 4 == 0 else "train" for i, k in enumerate(ids)})
+    write_split(split, tmp_path / "splits.csv")
+    record = evaluate(runs_a / "logreg-valence-bn2", store_b, tmp_path / "e", split="test",
+                      splits_file=tmp_path / "splits.csv")
+    assert record.n == len(split.ids("test")) == 20
+    assert record.target.splits_sha256 == split.sha256
+    assert {r["id"] for r in _rows(tmp_path / "e" / "predictions.csv")} == set(split.ids("test"))
+
+
+def test_domain_b_is_another_data_set_and_domain_a_is_unchanged(tiny_demo: Path,
+                                                                domain_b: Path) -> None:
+    from emofeat.datasets.folder import DEMO_MARKER
+    from emofeat.transfer.record import dataset_name
+
+    a, b = load_manifest(tiny_demo), load_manifest(domain_b)
+    assert a.labels == b.labels and a.sha256 != b.sha256 and not set(a.ids) & set(b.ids)
+    assert "domain" not in json.loads((tiny_demo / DEMO_MARKER).read_text())
+    assert (dataset_name("demo", tiny_demo), dataset_name("demo", domain_b)) == (
+        "synthetic-a", "synthetic-b")
+    pixels = [np.asarray(Image.open(m.paths[0]), dtype=float).mean(axis=(0, 1)) for m in (a, b)]
+    assert not np.allclose(pixels[0], pixels[1], atol=1.0)
+
+
+def test_readme_documents_evaluate_the_mapping_table_and_thresholds() -> None:
+    from emofeat.transfer import RATING_SCALES, TABLE
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "emofeat evaluate RUN DATA_OR_STORE --out EVAL_DIR" in readme and "--splits" in readme
+    section = " ".join(readme.split("### Label mapping table")[1].split("### The matrix")[0]
+                       .split())
+    for row in TABLE:
+        assert row.label in section, f"the README's mapping table lacks {row.label}"
+    for fmt, scale in RATING_SCALES.items():
+        name = {"emotion6": "Emotion6", "oasis": "OASIS"}[fmt]
+        assert f"{name} rates {scale.low:g}-{scale.high:g}" in section
+        assert f"midpoint {scale.midpoint:.1f}" in section
