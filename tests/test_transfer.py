@@ -100,6 +100,8 @@ def test_a_finetuned_run_from_the_images_reproduces_its_test_metrics(
     assert metrics == {"test": Run.open(run_dir).metrics()["test"]}
     record = json.loads((tmp_path / "e" / "eval.json").read_text())
     assert record["features"] == "images" and record["format"] == "emofeat-evaluation"
+    result = cli("evaluate", run_dir, demo_store, "--out", tmp_path / "s")
+    assert result.exit_code == 2 and "needs the target's images" in result.output
 
 
 # ------------------------------------------------------------------ stores that differ

@@ -195,8 +195,10 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path, split: str 
     target = open_target(data, splits_file, fmt, min_agree, allow_outside_root,
                          need_split=split == "test")
     via = "store" if target.store is not None else "images"
-    if via == "images" and not isinstance(run.record, FinetuneRun) \
-            and run.record.kind != "classical":
+    if via == "store" and isinstance(run.record, FinetuneRun):
+        raise EmofeatError(f"{run.path} is a fine-tuned run: it needs the target's images, "
+                           "not a feature store")
+    if via == "images" and run.record.kind == "baseline":
         raise EmofeatError(f"{run.path}: colour-feature runs read colour stores; give the "
                            "target's colour store")
     mapped = map_labels(target.ref.format, target.labels, run.record.task, run.classes,
