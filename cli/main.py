@@ -42,6 +42,10 @@ fit.register(app)
 finetune.register(app)
 experiment.register(app)
 
+from . import evaluate  # noqa: E402  (emofeat evaluate: cross-dataset transfer)
+
+evaluate.register(app)
+
 
 def main() -> None:
     app(prog_name="emofeat")

@@ -72,7 +72,9 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
         runs += extract_and_fit(exp, section, manifest, units)
     runs += run_baselines(exp, manifest, units)
     runs += run_finetune(exp, manifest, units)
-    return run_compare(exp, runs)
+    from emofeat.experiment.cross import run_cross
+
+    return run_compare(exp, [*runs, *run_cross(exp, manifest, runs)])
 
 
 def open_experiment(config_path: str | Path, out: str | Path | None = None,

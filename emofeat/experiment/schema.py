@@ -123,6 +123,25 @@ class CompareSection:
 
 
 @dataclass
+class CrossTarget(DataSection):
+    """A data set the runs are tested on ([data]'s keys, and a name)."""
+
+    name: str = ""  # its folder: OUT/cross/<name>/
+    demo_domain: str = "b"  # with demo = true: the synthetic domain (emofeat.demo.DOMAINS)
+
+
+@dataclass
+class CrossSection:
+    """Cross-dataset transfer: every run tested on every target (and back, for runs fitted
+    on a target with ``models``)."""
+
+    split: str = "test"  # all | test: the images of a target that are tested
+    models: list[str] = field(default_factory=list)  # fitted on each target's stores too
+    stores: list[str] | None = None  # the [[extract]] stores made of each target; None: all
+    targets: list[CrossTarget] = field(default_factory=list)
+
+
+@dataclass
 class ExperimentConfig:
     out: str | None = None  # relative to the config file; the CLI's --out wins
     data: DataSection = field(default_factory=DataSection)
@@ -132,6 +151,7 @@ class ExperimentConfig:
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
     baselines: BaselinesSection = field(default_factory=BaselinesSection)
     compare: CompareSection = field(default_factory=CompareSection)
+    cross: CrossSection = field(default_factory=CrossSection)
 
 
 def load_config(path: str | Path, sets: Sequence[str] = (),
@@ -202,6 +222,11 @@ def check_config(config: ExperimentConfig) -> None:
             select_class_tasks(config.finetune.tasks)
             if config.finetune.seeds is not None:
                 parse_seeds(config.finetune.seeds)
+    with _section("[cross]"):
+        check_cross(config.cross, names, config.fit.tasks)
+        if config.cross.targets and (config.split.folds or config.split.repeats):
+            raise EmofeatError("targets with [split] folds or repeats are not supported yet: "
+                               "evaluate one split's runs with emofeat evaluate")
 
 
 def check_repeats(section: SplitSection) -> None:
@@ -222,6 +247,29 @@ def bundled_name(path: Path) -> str | None:
 
     home = Path(str(files("emofeat.configs"))).resolve()
     return path.stem if path.resolve().parent == home else None
+
+
+def check_cross(cross: CrossSection, stores: list[str], tasks: list[str]) -> None:
+    from emofeat.demo import DOMAINS
+    from emofeat.transfer.record import EVAL_SPLITS
+
+    if cross.split not in EVAL_SPLITS:
+        raise EmofeatError(f"split = {cross.split!r}; valid: {', '.join(EVAL_SPLITS)}")
+    unknown = sorted(set(cross.stores or ()) - set(stores))
+    if unknown:
+        raise EmofeatError(f"stores names no [[extract]] {unknown[0]!r}; [[extract]] names: "
+                           f"{', '.join(stores) or 'none'}")
+    if cross.models:
+        plan_fits(cross.models, tasks)
+    names = [t.name for t in cross.targets]
+    if any(not n or n == "main" for n in names) or len(set(names)) != len(names):
+        raise EmofeatError("every [[cross.targets]] needs a unique name (not 'main')")
+    for t in cross.targets:
+        if t.demo == (t.path is not None):
+            raise EmofeatError(f"target {t.name} needs either path = ... or demo = true")
+        if t.demo and t.demo_domain not in DOMAINS:
+            raise EmofeatError(f"target {t.name}: demo_domain {t.demo_domain!r}; domains: "
+                               f"{', '.join(DOMAINS)}")
 
 
 def bundled_config(name: str) -> Path:

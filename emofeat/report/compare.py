@@ -6,7 +6,9 @@ Runs of several splits (folds, repeats) or seeds also get a repeats section
 Every number is computed from the runs' ``predictions.csv`` (test rows): point estimates with
 scikit-learn, 95% intervals by bootstrap over test images (seeded), paired comparisons on
 the same resamples, and exact McNemar tests. Runs of rating tasks get a section of their own
-(:mod:`emofeat.report.regression`) with a scatter of predicted against rated.
+(:mod:`emofeat.report.regression`) with a scatter of predicted against rated. Evaluation
+folders among the inputs (``emofeat evaluate``) add a cross-dataset matrix per task
+(:mod:`emofeat.report.cross`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from emofeat.report import plots
 from emofeat.report.analysis import LEVEL, analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
+from emofeat.report.cross import cross_matrices
+from emofeat.report.cross import summary_lines as cross_summary
 from emofeat.report.families import family
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
@@ -85,11 +89,12 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
         log.warning("%s", line)
     tasks = analyse([r for r in runs if not r.is_regression], n_boot=n_boot, seed=seed)
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
+    cross = cross_matrices(inputs, n_boot=n_boot, seed=seed)
     report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256, n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
                     warnings=tuple(warnings), runs=tuple(_entry(r) for r in all_runs),
-                    tasks=tasks, regression=ratings or None, versions=versions(),
-                    repeats=repeats)
+                    tasks=tasks, regression=ratings or None, cross=cross or None,
+                    versions=versions(), repeats=repeats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) for t in tasks}
@@ -98,4 +103,5 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     REPORT_JSON.write(out / "report.json", report)
     write_text(out / "report.md", markdown(report))
     write_text(out / "report.html", html_page(report, lambda t: figures[t]))
-    return {**REPORT_JSON.dump(report), "summary_lines": short_table(report)}
+    return {**REPORT_JSON.dump(report),
+            "summary_lines": short_table(report) + cross_summary(cross)}

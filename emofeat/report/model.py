@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from emofeat.records import OMIT_IF_NONE, RecordFile
+from emofeat.report.cross_model import CrossMatrix
 from emofeat.report.repeats_model import RepeatsReport
 
 REPORT_FORMAT = "emofeat-report"
@@ -180,6 +181,8 @@ class Report:
     tasks: dict[str, TaskReport]
     # rating tasks; absent when the report has none
     regression: dict[str, RegressionReport] | None = field(default=None, metadata=OMIT_IF_NONE)
+    # cross-dataset matrices by task (emofeat evaluate); absent when the inputs hold none
+    cross: dict[str, CrossMatrix] | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]
     # runs of several splits (folds, repeats) or seeds, aggregated; absent otherwise
     repeats: RepeatsReport | None = field(default=None, metadata=OMIT_IF_NONE)

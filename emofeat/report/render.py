@@ -214,10 +214,12 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
         ratings.append({"name": name, "n_test": rating_task.n_test,
                         "note": _regression_note(report, rating_task),
                         "runs": regression_table(rating_task), "figures": uris})
+    from emofeat.report.cross import cross_context
     from emofeat.report.render_repeats import repeats_context
 
     return {"intro": _intro(report), "tasks": tasks, "regression": ratings,
             "repeats": repeats_context(report),
+            "cross": cross_context(report.cross or {}),
             "synthetic_note": SYNTHETIC_NOTE if report.synthetic else "",
             "warnings": list(report.warnings or ()), "warnings_title": WARNINGS_TITLE}
 

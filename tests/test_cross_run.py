@@ -1,0 +1,70 @@
+"""emofeat run with a [cross] section: targets made, runs evaluated both ways, resumed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from emofeat.errors import EmofeatError
+from emofeat.experiment import load_config, run_experiment
+
+from .test_experiment import TINY
+
+CROSS = TINY + """
+[cross]
+models = ["logreg"]
+
+[[cross.targets]]
+name = "b"
+demo = true
+demo_domain = "b"
+demo_per_class = 6
+demo_size = 48
+"""
+
+
+def test_cross_section_evaluates_both_ways_and_resumes(tmp_path: Path) -> None:
+    config = tmp_path / "exp.toml"
+    config.write_text(CROSS)
+    out = tmp_path / "out"
+    report = run_experiment(config, out, announce=lambda _: None)
+    evals = sorted(p.parent.relative_to(out / "cross" / "evaluations").as_posix()
+                   for p in (out / "cross" / "evaluations").rglob("eval.json"))
+    assert evals == [
+        "b-on-main/lite0-random/logreg-valence-blocks.6",
+        "b-on-main/lite0-random/logreg-valence-bn2",
+        "main-on-b/baselines/colour/logreg-valence-colour",
+        "main-on-b/finetune-valence",
+        "main-on-b/lite0-random/logreg-valence-blocks.6",
+        "main-on-b/lite0-random/logreg-valence-bn2"]
+    matrix = report["cross"]["valence"]
+    assert matrix["datasets"] == ["synthetic-a", "synthetic-b"] and matrix["synthetic"]
+    assert [r["trained_on"] for r in matrix["rows"]] == ["synthetic-a", "synthetic-b"]
+    assert all(set(r["cells"]) == {"synthetic-a", "synthetic-b"} for r in matrix["rows"])
+    record = json.loads((out / "cross" / "evaluations" / "main-on-b" / "finetune-valence" /
+                         "eval.json").read_text())
+    assert record["split"] == "test" and record["features"] == "images"
+    assert record["target"]["splits_sha256"] is not None
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*")
+              if p.name in ("eval.json", "run.json", "store.json")}
+    run_experiment(config, out, announce=lambda _: None)
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing redone
+    assert "Across data sets" in (out / "report" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    (CROSS.replace('name = "b"', 'name = "main"'), "unique name (not 'main')"),
+    (CROSS.replace("demo = true\ndemo_domain", 'path = "x"\ndemo = true\ndemo_domain'),
+     "target b needs either path"),
+    (CROSS.replace('demo_domain = "b"', 'demo_domain = "z"'), "demo_domain 'z'"),
+    (CROSS.replace("[cross]\n", '[cross]\nsplit = "val"\n'),
+     "[cross]: split = 'val'"),
+    (CROSS.replace("[cross]\n", '[cross]\nstores = ["nope"]\n'), "no [[extract]] 'nope'"),
+])
+def test_bad_cross_sections(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "exp.toml").write_text(text)
+    with pytest.raises(EmofeatError) as err:
+        load_config(tmp_path / "exp.toml")
+    assert message in str(err.value)
