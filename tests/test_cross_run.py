@@ -62,6 +62,8 @@ def test_cross_section_evaluates_both_ways_and_resumes(tmp_path: Path) -> None:
     (CROSS.replace("[cross]\n", '[cross]\nsplit = "val"\n'),
      "[cross]: split = 'val'"),
     (CROSS.replace("[cross]\n", '[cross]\nstores = ["nope"]\n'), "no [[extract]] 'nope'"),
+    (CROSS.replace("[split]\n", "[split]\nfolds = 3\n"),
+     "[cross]: targets with [split] folds or repeats are not supported yet"),
 ])
 def test_bad_cross_sections(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "exp.toml").write_text(text)

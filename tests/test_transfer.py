@@ -324,3 +324,12 @@ def test_readme_documents_evaluate_the_mapping_table_and_thresholds() -> None:
         name = {"emotion6": "Emotion6", "oasis": "OASIS"}[fmt]
         assert f"{name} rates {scale.low:g}-{scale.high:g}" in section
         assert f"midpoint {scale.midpoint:.1f}" in section
+
+
+def test_a_row_takes_the_best_non_baseline_run_on_val() -> None:
+    from emofeat.report.cross import row_run
+
+    # the colour baseline scored higher on val: the row still shows the frozen-feature run
+    assert row_run([("colour/logreg", True, 0.91), ("lite0/logreg", False, 0.80),
+                    ("lite0/svm", False, 0.85)]) == "lite0/svm"
+    assert row_run([("colour/logreg", True, 0.91), ("majority", True, 0.5)]) == "colour/logreg"

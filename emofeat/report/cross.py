@@ -2,7 +2,8 @@
 evaluate``) found among the inputs, and the runs they name, as one matrix per task.
 
 Each row is a data set runs were trained on, represented by its run with the best val score
-among those evaluated on another data set (chosen on val, never on test); each column a data
+among those evaluated on another data set (chosen on val, never on test; a baseline only
+where no other run was evaluated, as for the report's reference run); each column a data
 set they were tested on. The diagonal is that run on its own test split, the other cells its
 evaluations; every cell is balanced accuracy with a bootstrap interval over the test data
 set's images, and off the diagonal the drop from the diagonal.
@@ -20,6 +21,7 @@ from emofeat.hashing import sha256_file
 from emofeat.metrics import bootstrap_counts, bootstrap_distribution, percentile_ci
 from emofeat.paths import is_hidden
 from emofeat.report.cross_model import CrossCell, CrossMatrix, CrossRow
+from emofeat.report.families import family, family_of
 from emofeat.report.render import Table
 from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, Predictions, Run, read_predictions
 from emofeat.transfer.record import EVAL_FILE, EVAL_JSON, EvaluationRecord, is_evaluation
@@ -104,8 +106,15 @@ def _row(run_path: str, evals: Sequence[Evaluation], names: dict[str, str], n_bo
             drop = round(diagonal.balanced_accuracy - cell.balanced_accuracy, 6)
             cells[name] = replace(cell, drop=drop)
     return CrossRow(trained_on=names[evals[0].record.source.manifest_sha256],
-                    run=_run_name(run_path), val_balanced_accuracy=round(_val(run), 6),
+                    run=_run_name(run_path), family=family_of(run.record).key,
+                    val_balanced_accuracy=round(_val(run), 6),
                     cells=cells)
+
+
+def row_run(candidates: Sequence[tuple[str, bool, float]]) -> str:
+    """The run of a row among (run, is a baseline, val score): the best on val that is not
+    a baseline, a baseline only where no other run was evaluated; ties: the first."""
+    return max(candidates, key=lambda c: (not c[1], c[2]))[0]
 
 
 def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int) -> CrossMatrix:
@@ -114,14 +123,13 @@ def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int) -> CrossMa
     by_run: dict[str, list[Evaluation]] = {}
     for e in evals:
         by_run.setdefault(e.record.run, []).append(e)
-    best: dict[str, tuple[float, str]] = {}  # source hash -> (val score, run)
+    candidates: dict[str, list[tuple[str, bool, float]]] = {}  # by source data set
     for run_path in sorted(by_run):
-        source = by_run[run_path][0].record.source.manifest_sha256
-        score = _val(Run.open(run_path))
-        if source not in best or score > best[source][0]:
-            best[source] = (score, run_path)
-    rows = sorted((_row(run, by_run[run], names, n_boot, seed) for _, run in best.values()),
-                  key=lambda r: r.trained_on)
+        run = Run.open(run_path)
+        candidates.setdefault(by_run[run_path][0].record.source.manifest_sha256, []).append(
+            (run_path, family_of(run.record).baseline, _val(run)))
+    rows = sorted((_row(row_run(c), by_run[row_run(c)], names, n_boot, seed)
+                   for c in candidates.values()), key=lambda r: r.trained_on)
     trained = [r.trained_on for r in rows]
     others = sorted(set(names.values()) - set(trained))
     synthetic = any(e.record.source.format == "demo" or e.record.target.format == "demo"
@@ -157,7 +165,8 @@ def matrix_table(matrix: CrossMatrix) -> Table:
     """Rows: trained on; columns: tested on; the row's run and its val score first."""
     header = ("trained on \\ tested on", "run (best on val)", "val balanced acc.",
               *matrix.datasets)
-    return Table(header, [[r.trained_on, r.run, f"{r.val_balanced_accuracy:.3f}",
+    return Table(header, [[r.trained_on, f"{r.run} ({family(r.family).label})" if r.family
+                           else r.run, f"{r.val_balanced_accuracy:.3f}",
                            *(_text(r.cells.get(d)) for d in matrix.datasets)]
                           for r in matrix.rows], numeric_from=2)
 
@@ -170,7 +179,8 @@ def summary_lines(matrices: dict[str, CrossMatrix]) -> list[str]:
 
 
 CROSS_NOTE = ("Rows: the data set a run was trained on (its run with the best val score among "
-              "those evaluated on another data set); columns: the data set it was tested on. "
+              "those evaluated on another data set, baselines only where nothing else was); "
+              "columns: the data set it was tested on. "
               "Balanced accuracy with 95% bootstrap intervals over the test data set's images; "
               "the diagonal is the run on its own test split, the other cells show the drop "
               "from it (diagonal minus cell). Target labels are mapped onto the run's classes "

@@ -29,9 +29,11 @@ class CrossCell:
 @dataclass(frozen=True, kw_only=True)
 class CrossRow:
     trained_on: str
-    run: str  # the run of this row: the best on val among those evaluated elsewhere
+    run: str  # the run of this row: the best non-baseline run on val evaluated elsewhere
     val_balanced_accuracy: float
     cells: dict[str, CrossCell]  # by the name of the test data set; absent: not evaluated
+    # the run's family (report/families.py); absent in reports written before it was recorded
+    family: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
