@@ -62,7 +62,7 @@ def demo_cmd(
     out_dir: Path = typer.Option(Path("emofeat-demo"), "--out", "-o", help="Output folder."),
     repeats: bool = typer.Option(False, "--repeats", help="The repeated version instead "
                                  "(config demo-repeats): 3 folds and 2 fine-tuning seeds, "
-                                 "aggregated in the report; several times longer."),
+                                 "aggregated in the report; about twice as long."),
 ) -> None:
     """The whole pipeline on the SYNTHETIC demo set, offline: Lite0 pretrained and random
     features, three classifiers, both tasks, fine-tuned Lite0, baselines, report (about

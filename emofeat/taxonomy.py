@@ -171,3 +171,9 @@ def _check_labels(task: Task, labels: Sequence[str]) -> None:
             f"task '{task.name}' cannot use labels {sorted(bad)}; "
             f"it expects {', '.join(task.classes)}"
         )
+
+
+def in_task_order(tasks: Iterable[str]) -> list[str]:
+    """Tasks in the order of every report: valence, emotion8, then the rest by name."""
+    first = {"valence": 0, "emotion8": 1}
+    return sorted(set(tasks), key=lambda t: (first.get(t, len(first)), t))

@@ -182,6 +182,10 @@ def test_aggregates_equal_a_recomputation_from_predictions(folds3: Path, tmp_pat
     pooled = balanced_accuracy_score([r[2] for r in rows], [r[3] for r in rows])
     assert pre["pooled"] == pytest.approx(pooled, abs=3e-6)
     assert pre["pooled_ci"][0] < pooled < pre["pooled_ci"][1]
+    # the terminal summary carries the same mean ± sd per family
+    line = next(x for x in report["summary_lines"] if x.startswith("valence over 3 split(s)"))
+    assert f"fine-tuned {agg['mean']:.3f} ± {agg['sd']:.3f}" in line
+    assert f"frozen ImageNet features {pre['mean']:.3f} ± {pre['sd']:.3f}" in line
     # report.json reads back (typed) and writes the same bytes
     path = tmp_path / "rep" / "report.json"
     assert REPORT_JSON.dump(read_report(path)) == json.loads(path.read_text())
@@ -230,6 +234,7 @@ def test_folds_missing_a_configuration_are_refused(folds3: Path, tmp_path: Path)
 def test_single_split_report_has_no_repeats(folds3: Path, tmp_path: Path) -> None:
     report = compare([folds3 / "fold-1" / "pre", folds3 / "fold-1" / "rand"], tmp_path / "r")
     assert "repeats" not in report
+    assert not any(" over " in line for line in report["summary_lines"])
     assert "repeats" not in json.loads((tmp_path / "r" / "report.json").read_text())
 
 

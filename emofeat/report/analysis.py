@@ -23,6 +23,7 @@ from emofeat.report.collect import RunInfo
 from emofeat.report.families import FAMILIES, family
 from emofeat.report.model import Estimate, FamilyBest, Gap, RunRow, TaskReport, Transfer
 from emofeat.runs import Predictions
+from emofeat.taxonomy import in_task_order
 
 log = logging.getLogger(__name__)
 
@@ -179,5 +180,5 @@ def analyse(runs: Sequence[RunInfo], n_boot: int = 1000, seed: int = 0) -> dict[
     by_task: dict[str, list[RunInfo]] = {}
     for r in runs:
         by_task.setdefault(r.task, []).append(r)
-    order = sorted(by_task, key=lambda t: ({"valence": 0, "emotion8": 1}.get(t, 2), t))
+    order = in_task_order(by_task)
     return {t: analyse_task(by_task[t], n_boot, seed) for t in order}

@@ -31,6 +31,7 @@ from emofeat.report.families import family
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, reference, short_table
+from emofeat.report.render_repeats import summary_lines as repeats_summary
 from emofeat.report.repeats import analyse_repeats, is_repeated
 
 log = logging.getLogger(__name__)
@@ -104,4 +105,5 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     write_text(out / "report.md", markdown(report))
     write_text(out / "report.html", html_page(report, lambda t: figures[t]))
     return {**REPORT_JSON.dump(report),
-            "summary_lines": short_table(report) + cross_summary(cross)}
+            "summary_lines": [*short_table(report), *repeats_summary(repeats),
+                              *cross_summary(cross)]}

@@ -24,6 +24,7 @@ from emofeat.report.cross_model import CrossCell, CrossMatrix, CrossRow
 from emofeat.report.families import family, family_of
 from emofeat.report.render import Table
 from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, Predictions, Run, read_predictions
+from emofeat.taxonomy import in_task_order
 from emofeat.transfer.record import EVAL_FILE, EVAL_JSON, EvaluationRecord, is_evaluation
 
 LEVEL = 0.95
@@ -145,7 +146,7 @@ def cross_matrices(inputs: Sequence[str | Path], n_boot: int = 1000, seed: int =
         e = load_evaluation(path)
         if e.record.source.manifest_sha256 != e.record.target.manifest_sha256:
             by_task.setdefault(e.record.task, []).append(e)
-    order = sorted(by_task, key=lambda t: ({"valence": 0, "emotion8": 1}.get(t, 2), t))
+    order = in_task_order(by_task)
     return {t: cross_matrix(by_task[t], n_boot, seed) for t in order}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emofeat.report.families import family
+from emofeat.report.families import FAMILIES, family
 from emofeat.report.model import Report
 from emofeat.report.repeats_model import Aggregate, RepeatedGap, RepeatsReport, RepeatsTask
 
@@ -83,3 +83,21 @@ def repeats_context(report: Report) -> dict[str, Any] | None:
              for name, task in rep.tasks.items()]
     return {"intro": _intro(rep, len(report.runs)), "uncertainty": UNCERTAINTY,
             "tasks": tasks, "left_out": list(rep.left_out)}
+
+
+def summary_lines(rep: RepeatsReport | None) -> list[str]:
+    """A line per task for the terminal: per family, the mean ± sd (across splits and
+    seeds) of its configuration with the best mean val score."""
+    if rep is None:
+        return []
+    lines = []
+    for name, task in rep.tasks.items():
+        chosen = {}
+        for c in task.configs:
+            best = chosen.get(c.family)
+            if best is None or c.val_balanced_accuracy > best.val_balanced_accuracy:
+                chosen[c.family] = c
+        lines.append(f"{name} over {len(rep.splits)} split(s) and their seeds, mean ± sd: "
+                     + " | ".join(f"{f.label} {_pm(chosen[f.key].metrics['balanced_accuracy'])}"
+                                  for f in FAMILIES if f.key in chosen))
+    return lines
