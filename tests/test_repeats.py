@@ -186,6 +186,7 @@ def test_aggregates_equal_a_recomputation_from_predictions(folds3: Path, tmp_pat
     line = next(x for x in report["summary_lines"] if x.startswith("valence over 3 split(s)"))
     assert f"fine-tuned {agg['mean']:.3f} ± {agg['sd']:.3f}" in line
     assert f"frozen ImageNet features {pre['mean']:.3f} ± {pre['sd']:.3f}" in line
+    assert any(x.startswith("valence (fold-1 only): ") for x in report["summary_lines"])
     # report.json reads back (typed) and writes the same bytes
     path = tmp_path / "rep" / "report.json"
     assert REPORT_JSON.dump(read_report(path)) == json.loads(path.read_text())

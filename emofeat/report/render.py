@@ -251,9 +251,10 @@ def html_page(report: Report, figures: Callable[[str], Mapping[str, bytes]]) -> 
 def short_table(report: Report) -> list[str]:
     """A few lines for the terminal: the transfer summary per task."""
     lines = []
+    only = f" ({report.repeats.reference_split} only)" if report.repeats else ""
     for name, task in report.tasks.items():
         best = task.transfer.best_of_family
-        lines.append(f"{name}: " + " | ".join(
+        lines.append(f"{name}{only}: " + " | ".join(
             f"{f.label} {best[f.key].balanced_accuracy:.3f}" for f in in_order(best)))
     for name, rating_task in (report.regression or {}).items():
         rows = {r.run: r for r in rating_task.rows}
