@@ -250,6 +250,9 @@ def test_a_2x2_matrix_has_the_cells_of_the_predictions(runs_a: Path, runs_b: Pat
             assert cell["drop"] == pytest.approx(diag - cell["balanced_accuracy"], abs=2e-6)
             assert cell["ci"][0] <= cell["balanced_accuracy"] <= cell["ci"][1]
             assert cell["n"] == 16 and not cell["in_domain"]
+        # the row's run carries its name in the report and its family
+        assert rows["synthetic-a"]["run"] == f"logreg-{task}-bn2"
+        assert rows["synthetic-a"]["family"] in ("pretrained", "random")
     assert any("across data sets (SYNTHETIC)" in line for line in result["summary_lines"])
     md = (tmp_path / "report" / "report.md").read_text()
     assert "## Across data sets: task `valence` (SYNTHETIC)" in md and "(in-domain)" in md

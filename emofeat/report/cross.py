@@ -78,9 +78,10 @@ def _val(run: Run) -> float:
     return record.val_balanced_accuracy
 
 
-def _run_name(path: str) -> str:
+def _run_name(path: str, known: dict[Path, str]) -> str:
+    """The run's name in the report where it is one of its runs, else its last two folders."""
     p = Path(path)
-    return f"{p.parent.name}/{p.name}"
+    return known.get(p.resolve(), f"{p.parent.name}/{p.name}")
 
 
 def _names(evals: Sequence[Evaluation]) -> dict[str, str]:
@@ -93,7 +94,7 @@ def _names(evals: Sequence[Evaluation]) -> dict[str, str]:
 
 
 def _row(run_path: str, evals: Sequence[Evaluation], names: dict[str, str], n_boot: int,
-         seed: int) -> CrossRow:
+         seed: int, known: dict[Path, str]) -> CrossRow:
     run = Run.open(run_path)
     diagonal = _cell(run.predictions().select("test"), n_boot, seed,  # type: ignore[arg-type]
                      in_domain=True)
@@ -107,7 +108,7 @@ def _row(run_path: str, evals: Sequence[Evaluation], names: dict[str, str], n_bo
             drop = round(diagonal.balanced_accuracy - cell.balanced_accuracy, 6)
             cells[name] = replace(cell, drop=drop)
     return CrossRow(trained_on=names[evals[0].record.source.manifest_sha256],
-                    run=_run_name(run_path), family=family_of(run.record).key,
+                    run=_run_name(run_path, known), family=family_of(run.record).key,
                     val_balanced_accuracy=round(_val(run), 6),
                     cells=cells)
 
@@ -118,8 +119,10 @@ def row_run(candidates: Sequence[tuple[str, bool, float]]) -> str:
     return max(candidates, key=lambda c: (not c[1], c[2]))[0]
 
 
-def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int) -> CrossMatrix:
-    """One task's matrix from its evaluations (each on another data set than its run's)."""
+def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int,
+                 known: dict[Path, str] | None = None) -> CrossMatrix:
+    """One task's matrix from its evaluations (each on another data set than its run's);
+    ``known``: run folder -> the name the report gives it."""
     names = _names(evals)
     by_run: dict[str, list[Evaluation]] = {}
     for e in evals:
@@ -129,7 +132,7 @@ def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int) -> CrossMa
         run = Run.open(run_path)
         candidates.setdefault(by_run[run_path][0].record.source.manifest_sha256, []).append(
             (run_path, family_of(run.record).baseline, _val(run)))
-    rows = sorted((_row(row_run(c), by_run[row_run(c)], names, n_boot, seed)
+    rows = sorted((_row(row_run(c), by_run[row_run(c)], names, n_boot, seed, known or {})
                    for c in candidates.values()), key=lambda r: r.trained_on)
     trained = [r.trained_on for r in rows]
     others = sorted(set(names.values()) - set(trained))
@@ -138,16 +141,17 @@ def cross_matrix(evals: Sequence[Evaluation], n_boot: int, seed: int) -> CrossMa
     return CrossMatrix(datasets=(*trained, *others), synthetic=synthetic, rows=tuple(rows))
 
 
-def cross_matrices(inputs: Sequence[str | Path], n_boot: int = 1000, seed: int = 0
-                   ) -> dict[str, CrossMatrix]:
-    """Per task, the matrix of the evaluations among ``inputs`` (none: empty)."""
+def cross_matrices(inputs: Sequence[str | Path], n_boot: int = 1000, seed: int = 0,
+                   known: dict[Path, str] | None = None) -> dict[str, CrossMatrix]:
+    """Per task, the matrix of the evaluations among ``inputs`` (none: empty); ``known``:
+    run folder (resolved) -> the name the report gives it."""
     by_task: dict[str, list[Evaluation]] = {}
     for path in find_evaluations(inputs):
         e = load_evaluation(path)
         if e.record.source.manifest_sha256 != e.record.target.manifest_sha256:
             by_task.setdefault(e.record.task, []).append(e)
     order = in_task_order(by_task)
-    return {t: cross_matrix(by_task[t], n_boot, seed) for t in order}
+    return {t: cross_matrix(by_task[t], n_boot, seed, known) for t in order}
 
 
 # --------------------------------------------------------------------------- rendering
