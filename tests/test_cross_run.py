@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ demo_size = 48
 """
 
 
-def test_cross_section_evaluates_both_ways_and_resumes(tmp_path: Path) -> None:
+def test_cross_section_evaluates_both_ways_and_resumes(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     config = tmp_path / "exp.toml"
     config.write_text(CROSS)
     out = tmp_path / "out"
@@ -52,6 +54,17 @@ def test_cross_section_evaluates_both_ways_and_resumes(tmp_path: Path) -> None:
     run_experiment(config, out, announce=lambda _: None)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing redone
     assert "Across data sets" in (out / "report" / "report.md").read_text()
+    # an edited [[extract]]: the target's store is extracted again too, and evaluated anew
+    config.write_text(CROSS.replace("workers = 0\n\n[fit]",
+                                    'workers = 0\npooling = "max"\n\n[fit]'))
+    with caplog.at_level(logging.WARNING):
+        run_experiment(config, out, announce=lambda _: None)
+    target_store = out / "cross" / "b" / "stores" / "lite0-random"
+    assert f"{target_store} was made with other settings (pooling:" in caplog.text
+    assert json.loads((target_store / "store.json").read_text())["pooling"] == "max"
+    evaluation = out / "cross" / "evaluations" / "b-on-main" / "lite0-random" / \
+        "logreg-valence-bn2" / "eval.json"
+    assert evaluation.stat().st_mtime_ns != stamps[evaluation]
 
 
 @pytest.mark.parametrize(("text", "message"), [

@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from emofeat import splits as splits_mod
-from emofeat.baselines import extract_colour
 from emofeat.classical import select_layers
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
 from emofeat.demo import DemoSpec, make_demo
-from emofeat.experiment.runner import Experiment, _note
+from emofeat.experiment.runner import Experiment, _note, extract_store
 from emofeat.experiment.schema import CrossTarget
-from emofeat.extract import extract
+from emofeat.extract_config import ExtractConfig
 from emofeat.runs import FeatureRun, FinetuneRun, Run
 from emofeat.store import Store
 from emofeat.taxonomy import SCORE_TASKS
@@ -73,11 +72,11 @@ def _target(exp: Experiment, t: CrossTarget, tasks: Sequence[str]) -> Domain:
     stores = {}
     for section in exp.config.extract:
         if wanted is None or section.name in wanted:
-            stores[section.name] = extract(manifest, folder / "stores" / section.name,
-                                           section.extract_config(), split=split,
-                                           min_agree=t.min_agree)
+            stores[section.name] = extract_store(manifest, folder / "stores" / section.name,
+                                                 section.extract_config(), split, t.min_agree)
     if exp.config.baselines.colour:
-        stores["colour"] = extract_colour(manifest, folder / "stores" / "colour", split)
+        stores["colour"] = extract_store(manifest, folder / "stores" / "colour",
+                                         ExtractConfig(), split, colour=True)
     runs: list[Path] = []
     models = exp.config.cross.models
     for name, store in stores.items() if models and tasks else ():

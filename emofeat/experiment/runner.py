@@ -23,6 +23,7 @@ from emofeat.experiment.repeats import (
 )
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
 from emofeat.extract import extract
+from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
 from emofeat.ratings import rating_columns
 from emofeat.report import compare
@@ -138,15 +139,8 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
     f = exp.config.fit
     store = exp.out / "stores" / section.name
     exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
-    config = section.extract_config()
-    try:
-        extract(manifest, store, config, split=units[0].split,
-                min_agree=exp.config.data.min_agree)
-    except StoreChanged as changed:  # the config is the source of truth: extract again
-        log.warning("%s was made with other settings (%s); extracting again", store,
-                    changed.diff)
-        extract(manifest, store, replace(config, overwrite=True), split=units[0].split,
-                min_agree=exp.config.data.min_agree)
+    extract_store(manifest, store, section.extract_config(), units[0].split,
+                  exp.config.data.min_agree)
     layers = select_layers(f.layers, Store.open(store).layer_names)
     runs = []
     for unit in units:
@@ -155,6 +149,24 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
                         splits_file=unit.path, options=f.options(), on_done=_note(exp.say),
                         nested=True, changed="redo")
     return runs
+
+
+def extract_store(manifest: Manifest, store: Path, config: ExtractConfig, split: Split,
+                  min_agree: int | None = None, colour: bool = False) -> Path:
+    """``extract`` (or ``extract_colour``) for a step of a config, which is the source of
+    truth: a store made with other settings is extracted again, with a warning."""
+    def make(overwrite: bool) -> Path:
+        config_now = replace(config, overwrite=overwrite)
+        if colour:
+            return extract_colour(manifest, store, split, config_now)
+        return extract(manifest, store, config_now, split=split, min_agree=min_agree)
+
+    try:
+        return make(False)
+    except StoreChanged as changed:
+        log.warning("%s was made with other settings (%s); extracting again", store,
+                    changed.diff)
+        return make(True)
 
 
 def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
@@ -183,7 +195,8 @@ def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit
             runs.append(run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
-        colour = extract_colour(manifest, exp.out / "stores" / "colour", units[0].split)
+        colour = extract_store(manifest, exp.out / "stores" / "colour", ExtractConfig(),
+                               units[0].split, colour=True)
         for unit in units:
             runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
                             unit.runs / "baselines" / "colour", splits_file=unit.path,
