@@ -26,6 +26,7 @@ from emofeat.runs import Run
 from emofeat.store import Store
 from emofeat.taxonomy import EMOTIONS, VALENCE_CLASSES
 from emofeat.transfer import UnmappableTask, evaluate, feature_differences, map_label, map_labels
+from emofeat.transfer.evaluation import numeric_differences
 
 runner = CliRunner()
 TASKS = ("valence", "emotion8")
@@ -123,13 +124,46 @@ def test_a_store_made_otherwise_is_refused(runs_a: Path, demo_store: Path, field
     assert len(diffs) == 1 and diffs[0].startswith(named)
 
 
+def test_a_store_with_other_prefix_tokens_is_refused_and_precision_only_warned(
+        runs_a: Path, demo_store: Path) -> None:
+    run = Run.open(runs_a / "logreg-valence-bn2")
+    store = Store.open(demo_store)
+    tokens = Store(store.path, replace(store.record, prefix_tokens=1))
+    assert feature_differences(run.record, tokens) == [
+        "prefix tokens left out of pooling: run None, store 1"]
+    bf16 = Store(store.path, replace(store.record, precision="bf16"))
+    assert feature_differences(run.record, bf16) == []
+    assert numeric_differences(run.record, bf16) == [
+        f"precision: run {run.record.features.precision}, store bf16"]
+
+
+def test_the_runs_own_data_is_scored_on_its_own_test_split_only(
+        runs_a: Path, demo_store: Path, tmp_path: Path) -> None:
+    run = runs_a / "logreg-valence-bn2"
+    evaluate(run, demo_store, tmp_path / "e", split="test")
+    before = (tmp_path / "e" / "eval.json").read_bytes()
+    for args in (("--split", "all"), ("--split", "all", "--overwrite")):
+        result = cli("evaluate", run, demo_store, "--out", tmp_path / "e", *args)
+        assert result.exit_code == 2 and "the data set" in result.output
+        assert "trained on" in result.output and "--split test" in result.output
+    # a refused command leaves the complete evaluation as it was
+    assert (tmp_path / "e" / "eval.json").read_bytes() == before
+
+
 def test_a_store_of_other_weights_is_refused_before_anything_is_written(
-        runs_a: Path, small_store: Path, tmp_path: Path) -> None:
+        runs_a: Path, small_store: Path, demo_store: Path, tmp_path: Path) -> None:
     # small_store: the same backbone and layer, but random weights
     result = cli("evaluate", runs_a / "logreg-valence-bn2", small_store, "--out", tmp_path / "e")
     assert result.exit_code == 2
     assert "weights: run" in result.output and "cannot be used" in result.output
     assert not (tmp_path / "e" / "eval.json").exists()
+    # nor is a complete evaluation already there touched, even with --overwrite
+    done = tmp_path / "done"
+    evaluate(runs_a / "logreg-valence-bn2", demo_store, done, split="test")
+    before = (done / "eval.json").read_bytes()
+    result = cli("evaluate", runs_a / "logreg-valence-bn2", small_store, "--out", done,
+                 "--overwrite")
+    assert result.exit_code == 2 and (done / "eval.json").read_bytes() == before
 
 
 # ------------------------------------------------------------------ the mapping table

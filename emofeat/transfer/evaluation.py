@@ -68,7 +68,36 @@ def feature_differences(run: FeatureRun, store: Any) -> list[str]:
         keys = sorted(k for k in {*f.data_config, *s.data_config}
                       if f.data_config.get(k) != s.data_config.get(k))
         diffs.append(f"data config: differs in {', '.join(keys)}")
+    own = _own_store_value(f.store, "prefix_tokens", s.prefix_tokens)
+    if own != s.prefix_tokens:
+        diffs.append(f"prefix tokens left out of pooling: run {own}, store {s.prefix_tokens}")
     return diffs
+
+
+def _own_store_value(store: str, key: str, default: Any) -> Any:
+    """A setting of the store a run was fitted on, where that store is still on disk."""
+    meta = Path(store) / "store.json"
+    return read_json_object(meta).get(key) if meta.is_file() else default
+
+
+def numeric_differences(run: FeatureRun, store: Any) -> list[str]:
+    """Precision and dtype: the same features up to rounding, so a warning, not a refusal."""
+    f, s = run.features, store.record
+    return [f"{key}: run {getattr(f, key)}, store {getattr(s, key)}"
+            for key in ("precision", "dtype") if getattr(f, key) != getattr(s, key)]
+
+
+def _check_not_training_data(run: Run, target: Target, split: str) -> None:
+    """A run's own data set is only scored on the run's own test split: anything else would
+    score images it was trained or tuned on as if they were new."""
+    record = run.record
+    if target.ref.manifest_sha256 != record.manifest_sha256:
+        return
+    if split == "test" and target.ref.splits_sha256 == record.splits_sha256:
+        return
+    raise EmofeatError(f"{target.ref.name} is the data set {run.path} was trained on; "
+                       "evaluate it there only with --split test and the run's own split "
+                       "(its train and val images would be scored as new ones)")
 
 
 def _source(run: Run) -> DatasetRef:
@@ -105,13 +134,21 @@ def _from_store(run: Run, target: Target, rows: list[int]) -> _Scored:
 
     record = run.record
     assert isinstance(record, FeatureRun) and target.store is not None
+    model = load_model({e.file: run.model_path(e.file) for e in record.model_files})
+    X = load_features(target.store, record.features.layer_order)[rows]
+    return _Scored(rows, np.asarray(model.predict(X)), scores_of(model, X))
+
+
+def _check_store(run: Run, target: Target) -> None:
+    record = run.record
+    assert isinstance(record, FeatureRun) and target.store is not None
     diffs = feature_differences(record, target.store)
     if diffs:
         raise EmofeatError(f"the store {target.store.path} was not made like the run's "
                            f"features, so its features cannot be used: {'; '.join(diffs)}")
-    model = load_model({e.file: run.model_path(e.file) for e in record.model_files})
-    X = load_features(target.store, record.features.layer_order)[rows]
-    return _Scored(rows, np.asarray(model.predict(X)), scores_of(model, X))
+    if rounding := numeric_differences(record, target.store):
+        log.warning("%s: features computed otherwise than the run's (%s); scores may differ "
+                    "by rounding", target.store.path, "; ".join(rounding))
 
 
 def _from_images(run: Run, target: Target, rows: list[int], batch_size: int,
@@ -198,6 +235,9 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path, split: str 
     if via == "store" and isinstance(run.record, FinetuneRun):
         raise EmofeatError(f"{run.path} is a fine-tuned run: it needs the target's images, "
                            "not a feature store")
+    if via == "store":  # refusals come before anything in ``out`` is touched
+        _check_store(run, target)
+    _check_not_training_data(run, target, split)
     if via == "images" and run.record.kind == "baseline":
         raise EmofeatError(f"{run.path}: colour-feature runs read colour stores; give the "
                            "target's colour store")
