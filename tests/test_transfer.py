@@ -370,3 +370,20 @@ def test_a_row_takes_the_best_non_baseline_run_on_val() -> None:
     assert row_run([("colour/logreg", True, 0.91), ("lite0/logreg", False, 0.80),
                     ("lite0/svm", False, 0.85)]) == "lite0/svm"
     assert row_run([("colour/logreg", True, 0.91), ("majority", True, 0.5)]) == "colour/logreg"
+
+
+def test_two_data_sets_of_one_name_stay_two_columns() -> None:
+    from types import SimpleNamespace
+
+    from emofeat.report.cross import _names
+    from emofeat.transfer.record import DatasetRef
+
+    def ref(name: str, sha: str) -> DatasetRef:
+        return DatasetRef(name=name, format="folder", manifest_sha256=sha, splits_sha256=None,
+                          root=f"/data/{sha}/{name}")
+
+    evals = [SimpleNamespace(record=SimpleNamespace(source=ref("FI", "a" * 64),
+                                                    target=ref("images", sha)))
+             for sha in ("b" * 64, "c" * 64)]
+    assert _names(evals) == {"b" * 64: "images (bbbbbbbb)", "c" * 64: "images (cccccccc)",
+                             "a" * 64: "FI"}

@@ -90,7 +90,9 @@ def _names(evals: Sequence[Evaluation]) -> dict[str, str]:
     refs = [e.record.target for e in evals] + [e.record.source for e in evals]
     for ref in sorted(refs, key=lambda r: r.root is None):  # named from a folder first
         names.setdefault(ref.manifest_sha256, ref.name)
-    return names
+    taken = list(names.values())  # two data sets of one name: told apart by their hash
+    return {sha: f"{name} ({sha[:8]})" if taken.count(name) > 1 else name
+            for sha, name in names.items()}
 
 
 def _row(run_path: str, evals: Sequence[Evaluation], names: dict[str, str], n_boot: int,
