@@ -196,6 +196,11 @@ def test_paired_gaps_are_made_per_fold(folds3: Path, tmp_path: Path) -> None:
     report = compare([folds3], tmp_path / "rep")
     gaps = {g["a"] + "-" + g["b"]: g for g in report["repeats"]["tasks"]["valence"]["gaps"]}
     g = gaps["finetune-pretrained"]
+    task = report["repeats"]["tasks"]["valence"]
+    for gap in gaps.values():  # the summary's chosen configurations are the gaps' ones
+        for side in ("a", "b"):
+            c = task["configs"][task["chosen"][gap[side]]]
+            assert f"{c['classifier']} · {c['features']}" == gap[f"{side}_config"]
     expected = {f"fold-{k}": np.mean([_ba(folds3 / f"fold-{k}" / "ft" / f"seed-{s}")
                                       for s in (0, 1)]) - _ba(folds3 / f"fold-{k}" / "pre")
                 for k in (1, 2, 3)}

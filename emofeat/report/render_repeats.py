@@ -87,16 +87,12 @@ def repeats_context(report: Report) -> dict[str, Any] | None:
 
 def summary_lines(rep: RepeatsReport | None) -> list[str]:
     """A line per task for the terminal: per family, the mean ± sd (across splits and
-    seeds) of its configuration with the best mean val score."""
+    seeds) of its configuration with the best mean val score (the one its gaps use)."""
     if rep is None:
         return []
     lines = []
     for name, task in rep.tasks.items():
-        chosen = {}
-        for c in task.configs:
-            best = chosen.get(c.family)
-            if best is None or c.val_balanced_accuracy > best.val_balanced_accuracy:
-                chosen[c.family] = c
+        chosen = {f: task.configs[i] for f, i in (task.chosen or {}).items()}
         lines.append(f"{name} over {len(rep.splits)} split(s) and their seeds, mean ± sd: "
                      + " | ".join(f"{f.label} {_pm(chosen[f.key].metrics['balanced_accuracy'])}"
                                   for f in FAMILIES if f.key in chosen))

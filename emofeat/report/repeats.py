@@ -198,7 +198,9 @@ def _task(runs: Sequence[RunInfo], labels: dict[str, str], n_boot: int, seed: in
             chosen[f.key] = groups[max(keys, key=lambda k: summaries[k].val_balanced_accuracy)]
     gaps = tuple(g for c in COMPARISONS if (g := _gap(c, chosen, labels)) is not None)
     order = sorted(summaries.values(), key=lambda s: -s.metrics["balanced_accuracy"].mean)
-    return RepeatsTask(configs=tuple(order), gaps=gaps)
+    position = {id(s): i for i, s in enumerate(order)}
+    return RepeatsTask(configs=tuple(order), gaps=gaps, chosen={
+        f: position[id(summaries[config_key(runs_[0])])] for f, runs_ in chosen.items()})
 
 
 def analyse_repeats(runs: Sequence[RunInfo], n_boot: int = 1000, seed: int = 0

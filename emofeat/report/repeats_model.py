@@ -17,7 +17,9 @@ Each number says which uncertainty it carries:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from emofeat.records import OMIT_IF_NONE
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -70,6 +72,9 @@ class RepeatedGap:
 class RepeatsTask:
     configs: tuple[ConfigSummary, ...]  # by mean test balanced accuracy, best first
     gaps: tuple[RepeatedGap, ...]
+    # family -> position in configs of its configuration with the best mean val score (the
+    # one its gaps use); absent in reports written before it was recorded
+    chosen: dict[str, int] | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
