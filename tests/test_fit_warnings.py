@@ -43,6 +43,8 @@ def test_grid_edges_and_extension_values() -> None:
     assert grid_edges(grid, {"C": 1e-4, "num_leaves": 31, "gamma": "scale"})[0].axis == \
         "num_leaves"
     assert grid_edges({"C": [1.0]}, {"C": 1.0}) == []  # one value: no edge to speak of
+    # C given as whole numbers is still a real number: extended below 1, not stopped at 0
+    assert extended_axis(grid_edges({"C": [1, 10, 100]}, {"C": 1})[0]) == [0.1, 0.01]
 
 
 def test_edge_choice_warns_and_auto_extend_extends_once(demo_store: Path, tmp_path: Path,

@@ -81,13 +81,19 @@ def grid_edges(grid: Mapping[str, Sequence[Any]], chosen: Mapping[str, Any]) -> 
     return edges
 
 
+#: Hyperparameters that take whole numbers (of the estimators' grids); every other numeric
+#: axis is real, even when given as whole numbers (``--grid C=1,10,100`` extends to 0.1).
+INTEGER_AXES = frozenset({"num_leaves", "n_estimators", "max_depth", "min_child_samples",
+                          "max_iter", "n_components", "max_bin"})
+
+
 def extended_axis(edge: Edge) -> list[Any]:
     """:data:`EXTEND_STEPS` new values beyond the edge, spaced like the axis's last two
     there: by their ratio when positive (C: 1e-5 -> 1e-6, 1e-7), else by their step;
     integers stay integers (num_leaves 15, 31 -> 64, 132: the ratio, rounded)."""
     values = edge.values
     a, b = (values[1], values[0]) if edge.side == "smallest" else (values[-2], values[-1])
-    integer = all(isinstance(v, int) for v in values)
+    integer = edge.axis in INTEGER_AXES
     out: list[Any] = []
     last = b
     for _ in range(EXTEND_STEPS):

@@ -140,11 +140,16 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
 def choose(spec: EstimatorSpec, table: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The winning candidate's hyperparameters (ties: the earlier row); LightGBM's with the
     number of trees its early stopping kept."""
-    winner = table[int(np.argmax([criterion(spec.kind, dict(row)) for row in table]))]
+    winner = winning_row(spec, table)
     best = dict(winner["params"])
     if spec.early_stopping:
         best["n_estimators"] = winner["best_iteration"]
     return best
+
+
+def winning_row(spec: EstimatorSpec, table: Sequence[Mapping[str, Any]]) -> Mapping[str, Any]:
+    """The search table's winning row (ties: the earlier)."""
+    return table[int(np.argmax([criterion(spec.kind, dict(row)) for row in table]))]
 
 
 def _extend(spec: EstimatorSpec, grid: dict[str, list[Any]], data: SplitData,
@@ -171,10 +176,11 @@ def _search_warned(spec: EstimatorSpec, grid: dict[str, list[Any]], data: SplitD
     """The search, extended once where the choice is on a grid edge (``extend``); a choice
     still on an edge is a warning naming it."""
     result = search(spec, grid, data, options)
-    edges = grid_edges(grid, result.best)
+    # on the grid's own values (not the number of trees early stopping kept)
+    edges = grid_edges(grid, winning_row(spec, result.table)["params"])
     if edges and extend:
         result, grid = _extend(spec, grid, data, options, result, edges)
-        edges = grid_edges(grid, result.best)
+        edges = grid_edges(grid, winning_row(spec, result.table)["params"])
     for edge in edges:
         log.warning("%s; %s", edge.describe(what or spec.name),
                     "even after extending the grid once" if extend else
