@@ -211,7 +211,8 @@ def mcnemar_exact(correct_a: np.ndarray, correct_b: np.ndarray) -> dict[str, Any
 def bootstrap_p(differences: np.ndarray) -> float:
     """Two-sided p-value of a paired bootstrap: twice the smaller share of resampled
     differences on either side of 0 (each share counted as (k + 1) / (B + 1)), at most 1.
-    Below 0.05 exactly when the 95% percentile interval excludes 0 (up to ties at 0)."""
+    Below 0.05 about when the 95% percentile interval excludes 0 (the two can disagree near
+    the boundary: (k + 1) / (B + 1) counting against the interval's interpolation)."""
     d = differences[np.isfinite(differences)]
     if not d.size or np.all(d == 0):
         return 1.0

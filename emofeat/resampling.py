@@ -107,8 +107,11 @@ def write_splits(splits: Sequence[Split], kind: str, out_dir: str | Path) -> lis
 
 def parse_seeds(text: str | Sequence[int]) -> list[int]:
     """``"0,1,2"`` -> [0, 1, 2]: distinct integers >= 0, at least one."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    if any(isinstance(x, bool) or not isinstance(x, (int, str)) for x in items):
+        raise EmofeatError(f"seeds must be integers like 0,1,2: {text}")
     try:
-        seeds = [int(x) for x in (text.split(",") if isinstance(text, str) else text)]
+        seeds = [int(x) for x in items]
     except ValueError:
         raise EmofeatError(f"seeds must be integers like 0,1,2: {text}") from None
     if not seeds or any(s < 0 for s in seeds) or len(set(seeds)) != len(seeds):

@@ -73,6 +73,9 @@ def test_repeats_and_bad_requests() -> None:
     with pytest.raises(EmofeatError, match="distinct"):
         parse_seeds("1,1")
     assert parse_seeds("0, 2,5") == [0, 2, 5]
+    for bad in ("1.5", [1.5], [True], "x"):  # never rounded or read as 1
+        with pytest.raises(EmofeatError, match="integers like 0,1,2"):
+            parse_seeds(bad)
 
 
 def test_cli_data_split_folds(tiny_demo: Path, tmp_path: Path) -> None:
@@ -381,6 +384,9 @@ def test_bad_repeat_configs(tmp_path: Path, change: str, message: str) -> None:
     assert message in str(info.value)
     config.write_text(FOLDS.replace("seeds = [0, 1]", "seeds = [1, 1]"))
     with pytest.raises(EmofeatError, match="seeds must be distinct"):
+        load_config(config)
+    config.write_text(FOLDS.replace("seeds = [0, 1]", "seeds = [0, 1]\nseed = 3"))
+    with pytest.raises(EmofeatError, match="give seed or seeds, not both"):
         load_config(config)
 
 

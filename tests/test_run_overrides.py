@@ -53,6 +53,7 @@ def test_set_overrides_keys_as_toml_values(tmp_path: Path) -> None:
     ("split.seed=three", "seed"),
     ("extract.nope.pooling=max", "no [[extract]] named 'nope' (named: lite0-random)"),
     ("fit.models", "--set takes SECTION.KEY=VALUE"),
+    ("extract.lite0-random=max", "extract.NAME.KEY=VALUE for an [[extract]]"),
     ("fit.models=['svm'", "is not a TOML value"),
 ])
 def test_bad_set_is_one_line_naming_it(tmp_path: Path, assignment: str, message: str) -> None:

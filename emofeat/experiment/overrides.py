@@ -56,7 +56,8 @@ def set_value(table: dict[str, Any], assignment: str) -> None:
     """One ``section.key=value`` (``extract.<name>.key=value``; ``key=value`` at the top)."""
     dotted, sep, text = assignment.partition("=")
     parts = [p.strip() for p in dotted.split(".")]
-    if not sep or not all(parts) or len(parts) > (3 if parts[0] == "extract" else 2):
+    depth_ok = len(parts) == 3 if parts[0] == "extract" else len(parts) in (1, 2)
+    if not sep or not all(parts) or not depth_ok:
         raise EmofeatError(f"--set takes SECTION.KEY=VALUE (extract.NAME.KEY=VALUE for an "
                            f"[[extract]]); got '{assignment}'")
     value = _value(text.strip())

@@ -222,6 +222,9 @@ def check_config(config: ExperimentConfig) -> None:
             select_class_tasks(config.finetune.tasks)
             if config.finetune.seeds is not None:
                 parse_seeds(config.finetune.seeds)
+                if config.finetune.seed != FinetuneSection.seed:
+                    raise EmofeatError("give seed or seeds, not both (seeds makes one run "
+                                       "per seed)")
     with _section("[cross]"):
         check_cross(config.cross, names, config.fit.tasks)
         if config.cross.targets and (config.split.folds or config.split.repeats):
