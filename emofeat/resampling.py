@@ -14,6 +14,8 @@ or with several training seeds, are aggregated by ``compare`` (:mod:`emofeat.rep
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
@@ -100,8 +102,13 @@ def write_splits(splits: Sequence[Split], kind: str, out_dir: str | Path) -> lis
     """``out_dir/fold-1.csv`` ... (or ``repeat-1.csv`` ...), each written atomically."""
     out = Path(out_dir)
     paths = [out / f"{name}.csv" for name in split_names(kind, len(splits))]
-    for split, path in zip(splits, paths, strict=True):
-        write_split(split, path)
+    out.mkdir(parents=True, exist_ok=True)
+    # all written in a hidden folder first, then moved: a crash leaves no partial set
+    with tempfile.TemporaryDirectory(prefix=".splits-", dir=out) as staging:
+        for split, path in zip(splits, paths, strict=True):
+            write_split(split, Path(staging) / path.name)
+        for path in paths:
+            os.replace(Path(staging) / path.name, path)
     return paths
 
 

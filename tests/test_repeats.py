@@ -84,6 +84,7 @@ def test_cli_data_split_folds(tiny_demo: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     files = sorted((tmp_path / "folds").glob("*.csv"))
     assert [f.name for f in files] == ["fold-1.csv", "fold-2.csv", "fold-3.csv"]
+    assert [p.name for p in (tmp_path / "folds").iterdir() if p.is_dir()] == []  # no staging
     tests = [set(read_split(f).ids("test")) for f in files]
     assert sum(len(t) for t in tests) == len(set().union(*tests)) == 80
     assert all(read_split(f).sha256[:12] in result.stdout for f in files)
@@ -238,6 +239,14 @@ def test_folds_missing_a_configuration_are_refused(folds3: Path, tmp_path: Path)
     shutil.rmtree(folds3 / "fold-2" / "rand")
     with pytest.raises(EmofeatError, match=r"different splits.*same configurations"):
         compare([folds3], tmp_path / "rep")
+
+
+def test_splits_are_ordered_by_their_numbers() -> None:
+    from emofeat.report.repeats import natural_key
+
+    names = ["fold-10/pre", "fold-2/pre", "fold-1/pre", "fold-1/ft/seed-10", "fold-1/ft/seed-2"]
+    assert sorted(names, key=natural_key) == [
+        "fold-1/ft/seed-2", "fold-1/ft/seed-10", "fold-1/pre", "fold-2/pre", "fold-10/pre"]
 
 
 def test_single_split_report_has_no_repeats(folds3: Path, tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ See :mod:`emofeat.report.repeats_model` for which uncertainty each number carrie
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
@@ -50,11 +51,17 @@ def run_seed(run: RunInfo) -> int:
     return 0
 
 
+def natural_key(name: str) -> tuple[tuple[int, str], ...]:
+    """Sort key reading digit runs as numbers: fold-2 before fold-10."""
+    return tuple((int(part), "") if part.isdigit() else (-1, part)
+                 for part in re.split(r"(\d+)", name))
+
+
 def split_labels(runs: Sequence[RunInfo]) -> dict[str, str]:
     """SHA-256 -> label, in the order of the runs' names: the runs' first folder where it
     tells the splits apart (``fold-2``), else ``split 1``, ``split 2``, ..."""
     tops: dict[str, set[str]] = {}
-    for r in sorted(runs, key=lambda r: r.name):
+    for r in sorted(runs, key=lambda r: natural_key(r.name)):
         tops.setdefault(r.record.splits_sha256, set()).add(PurePosixPath(r.name).parts[0])
     firsts = [next(iter(t)) if len(t) == 1 else None for t in tops.values()]
     if None not in firsts and len(set(firsts)) == len(firsts) and len(tops) > 1:
