@@ -10,9 +10,8 @@ import typer
 
 from emofeat.datasets import FORMATS, load_manifest
 from emofeat.device import DEVICES, PRECISIONS
-from emofeat.errors import EmofeatError
 from emofeat.finetune.config import BALANCE, FinetuneConfig
-from emofeat.resampling import parse_seeds, seed_dir
+from emofeat.resampling import requested_seeds, seed_folders
 from emofeat.splits import choose_split
 from emofeat.taxonomy import TASK_NAMES
 
@@ -71,9 +70,7 @@ def finetune_cmd(
     """
     from emofeat.finetune import finetune
 
-    seed_list = None if seeds is None else parse_seeds(seeds)
-    if seed_list is not None and seed != DEFAULTS.seed:
-        raise EmofeatError("give --seed or --seeds, not both")
+    seed_list = requested_seeds(seeds, seed, DEFAULTS.seed)
     config = FinetuneConfig(
         backbone=backbone, weights=weights, task=task, epochs=epochs, batch_size=batch_size,
         lr=lr, weight_decay=weight_decay, img_size=img_size, balance=balance,
@@ -89,8 +86,7 @@ def finetune_cmd(
                   f"{record['val_balanced_accuracy']:.3f}, "
                   f"{record['train_images_per_s']:.1f} img/s")
 
-    for s in seed_list or [None]:
-        run_dir = out_dir if s is None else seed_dir(out_dir, s)
+    for run_dir, s in seed_folders(out_dir, seed_list):
         with progress_bar(f"finetune {backbone}" + ("" if s is None else f" seed {s}")
                           ) as progress:
             record = finetune(manifest, split, run_dir,

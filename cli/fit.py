@@ -30,8 +30,7 @@ from emofeat.classical.options import (
     select_layers,
 )
 from emofeat.device import DEVICES
-from emofeat.errors import EmofeatError
-from emofeat.resampling import parse_seeds, seed_dir
+from emofeat.resampling import requested_seeds, seed_folders
 from emofeat.taxonomy import SCORE_TASKS, TASK_NAMES
 
 from .common import err, names, out
@@ -92,9 +91,7 @@ def fit_cmd(
     from emofeat.store import Store
 
     options = FitOptions(class_weight=class_weight, pca=pca, l2norm=l2norm, seed=seed, jobs=jobs)
-    seed_list = None if seeds is None else parse_seeds(seeds)
-    if seed_list is not None and seed != DEFAULTS.seed:
-        raise EmofeatError("give --seed or --seeds, not both")
+    seed_list = requested_seeds(seeds, seed, DEFAULTS.seed)
     where = Backend(backend, scheduler, out_of_core_above)
     where.check()
     if where.name == "dask":
@@ -104,9 +101,8 @@ def fit_cmd(
     layers = select_layers(names(layer), Store.open(store_dir).layer_names)
     n_runs = len(pairs) * len(layers)
     with use_backend(where), err.status(f"fitting {n_runs * len(seed_list or [0])} run(s)"):
-        for s in seed_list or [None]:
-            fit_all(store_dir, models, tasks, layers,
-                    out_dir if s is None else seed_dir(out_dir, s), splits_file=splits,
+        for run_dir, s in seed_folders(out_dir, seed_list):
+            fit_all(store_dir, models, tasks, layers, run_dir, splits_file=splits,
                     grid=grid, options=options if s is None else replace(options, seed=s),
                     overwrite=overwrite, on_done=_report, nested=n_runs > 1)
 

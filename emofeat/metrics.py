@@ -3,7 +3,9 @@ report shows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -15,6 +17,18 @@ from sklearn.metrics import (
     precision_recall_fscore_support,
     roc_auc_score,
 )
+
+#: The level of every interval in a report.
+LEVEL = 0.95
+
+
+@contextlib.contextmanager
+def classes_absent_from_truth_allowed() -> Iterator[None]:
+    """Metrics on a target that lacks some of a run's classes (cross-dataset): sklearn's
+    warning that predictions name classes the truth lacks is expected there, not news."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        yield
 
 HEADLINE = ("accuracy", "balanced_accuracy", "macro_f1")
 #: Rating regression: Pearson r, Spearman rho, mean absolute error, coefficient of

@@ -126,6 +126,20 @@ def parse_seeds(text: str | Sequence[int]) -> list[int]:
     return seeds
 
 
-def seed_dir(out: str | Path, seed: int) -> Path:
-    """Where the run of one seed goes: ``OUT/seed-<seed>``."""
-    return Path(out) / f"seed-{seed}"
+def seed_folders(run_dir: str | Path, seeds: Sequence[int] | None
+                 ) -> list[tuple[Path, int | None]]:
+    """``run_dir`` itself (no seeds), or ``run_dir/seed-<s>`` for each seed."""
+    if seeds is None:
+        return [(Path(run_dir), None)]
+    return [(Path(run_dir) / f"seed-{s}", s) for s in seeds]
+
+
+def requested_seeds(seeds: str | Sequence[int] | None, seed: int, default: int
+                    ) -> list[int] | None:
+    """The seeds asked for (None: one run with ``seed``); ``seed`` other than its default
+    beside them is an error: each seed makes its own run."""
+    if seeds is None:
+        return None
+    if seed != default:
+        raise EmofeatError("give --seed or --seeds, not both (seeds make one run per seed)")
+    return parse_seeds(seeds)

@@ -49,10 +49,3 @@ def split_units(out: Path, section: SplitSection, first: Split,
     paths = write_splits(splits, kind, out / "splits")
     return [SplitUnit(s, p, out / "runs" / name, name)
             for s, p, name in zip(splits, paths, split_names(kind, len(splits)), strict=True)]
-
-
-def seed_folders(run_dir: Path, seeds: list[int] | None) -> list[tuple[Path, int | None]]:
-    """``run_dir`` itself (no seeds), or ``run_dir/seed-<s>`` for each seed."""
-    if seeds is None:
-        return [(run_dir, None)]
-    return [(run_dir / f"seed-{s}", s) for s in seeds]

@@ -18,7 +18,6 @@ from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.experiment.repeats import (
     SplitUnit,
     repeated_splits,
-    seed_folders,
     split_units,
 )
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
@@ -28,6 +27,7 @@ from emofeat.finetune.config import FinetuneConfig
 from emofeat.ratings import rating_columns
 from emofeat.report import compare
 from emofeat.report.collect import find_runs
+from emofeat.resampling import seed_folders
 from emofeat.runs import is_complete
 from emofeat.runs.settings import majority_settings, run_changes
 from emofeat.splits import Split

@@ -12,6 +12,7 @@ import numpy as np
 
 from emofeat.metrics import (
     HEADLINE,
+    LEVEL,
     bootstrap_counts,
     bootstrap_distribution,
     bootstrap_p,
@@ -27,7 +28,6 @@ from emofeat.taxonomy import in_task_order
 
 log = logging.getLogger(__name__)
 
-LEVEL = 0.95
 
 #: The gaps of the transfer summary: (family a, family b, what a - b measures).
 COMPARISONS = (

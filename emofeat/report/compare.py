@@ -20,9 +20,10 @@ from typing import Any
 
 from emofeat.atomic import write_text
 from emofeat.errors import EmofeatError
+from emofeat.metrics import LEVEL
 from emofeat.provenance import now, versions
 from emofeat.report import plots
-from emofeat.report.analysis import LEVEL, analyse, layer_series
+from emofeat.report.analysis import analyse, layer_series
 from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
 from emofeat.report.cross import cross_matrices

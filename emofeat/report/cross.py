@@ -11,14 +11,19 @@ set's images, and off the diagonal the drop from the diagonal.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
-from emofeat.metrics import bootstrap_counts, bootstrap_distribution, percentile_ci
+from emofeat.metrics import (
+    LEVEL,
+    bootstrap_counts,
+    bootstrap_distribution,
+    classes_absent_from_truth_allowed,
+    percentile_ci,
+)
 from emofeat.paths import is_hidden
 from emofeat.report.cross_model import CrossCell, CrossMatrix, CrossRow
 from emofeat.report.families import family, family_of
@@ -26,8 +31,6 @@ from emofeat.report.render import Table
 from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, Predictions, Run, read_predictions
 from emofeat.taxonomy import in_task_order
 from emofeat.transfer.record import EVAL_FILE, EVAL_JSON, EvaluationRecord, is_evaluation
-
-LEVEL = 0.95
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,7 @@ def load_evaluation(path: Path) -> Evaluation:
 
 
 def _cell(preds: Predictions, n_boot: int, seed: int, **extra: object) -> CrossCell:
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+    with classes_absent_from_truth_allowed():
         value = preds.metrics()["balanced_accuracy"]
     counts = bootstrap_counts(len(preds.ids), n_boot, seed)
     dist = bootstrap_distribution(preds.y_true, preds.y_pred, len(preds.classes), counts)

@@ -14,13 +14,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from emofeat.metrics import bootstrap_counts, bootstrap_regression, percentile_ci
+from emofeat.metrics import LEVEL, bootstrap_counts, bootstrap_regression, percentile_ci
 from emofeat.report.collect import RunInfo
 from emofeat.report.families import FAMILIES
 from emofeat.report.model import Estimate, RatingGap, RegressionReport, RegressionRow
 from emofeat.runs import RatingPredictions
-
-LEVEL = 0.95
 
 
 @dataclass(frozen=True, eq=False)

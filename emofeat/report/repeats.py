@@ -21,6 +21,7 @@ import numpy as np
 
 from emofeat.metrics import (
     HEADLINE,
+    LEVEL,
     bootstrap_counts,
     bootstrap_distribution,
     classification_metrics,
@@ -37,8 +38,6 @@ from emofeat.report.repeats_model import (
 )
 from emofeat.runs import FeatureRun, FinetuneRun
 from emofeat.taxonomy import in_task_order
-
-LEVEL = 0.95
 
 
 def run_seed(run: RunInfo) -> int:

@@ -9,7 +9,6 @@ Target labels become the run's classes through :mod:`emofeat.transfer.mapping`.
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 from emofeat.atomic import write_json
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
+from emofeat.metrics import classes_absent_from_truth_allowed
 from emofeat.provenance import now, versions
 from emofeat.records import read_json_object
 from emofeat.runs import (
@@ -175,8 +175,7 @@ def _from_images(run: Run, target: Target, rows: list[int], batch_size: int,
 def _metrics(preds: Predictions, split: str, known: bool) -> dict[str, Any]:
     """metrics.json in the run format: per split; "all" as well when every image was
     evaluated. Balanced accuracy averages over the classes the target has."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+    with classes_absent_from_truth_allowed():
         if split == "test":
             return {"test": preds.metrics()}
         return {"all": preds.metrics(), **(preds.metrics_by_split() if known else {})}
