@@ -57,6 +57,15 @@ class EmofeatGroup(TyperGroup):
             return super().invoke(ctx)
         except EmofeatError as exc:
             message = str(exc).replace("\n", " ")
+        except KeyboardInterrupt:
+            click.echo("emofeat: interrupted; run the same command again to resume "
+                       "(finished work is kept)", err=True)
+            ctx.exit(130)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, FileExistsError,
+                PermissionError) as exc:  # a path of the user's that cannot be used
+            if exc.filename is None:
+                raise
+            message = f"cannot use {exc.filename}: {exc.strerror}"
         except (OSError, RuntimeError) as exc:  # a write the library did not guard
             if not is_disk_full(exc):
                 raise

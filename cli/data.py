@@ -68,8 +68,15 @@ def split_cmd(
     Example: emofeat data split ./ArtPhoto --folds 5 --out artphoto-folds/
     """
     parsed = splits_mod.parse_fractions(fractions)
+    several = folds is not None or repeats is not None
+    if several and out_path.exists() and not out_path.is_dir():
+        raise EmofeatError(f"--out {out_path} is a file; --folds and --repeats write a folder "
+                           "of split files")
+    if not several and out_path.is_dir():
+        raise EmofeatError(f"--out {out_path} is a folder; give the split file's name, e.g. "
+                           f"{out_path / 'splits.csv'}")
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
-    if folds is not None or repeats is not None:
+    if several:
         _write_repeated(manifest, out_path, parsed, seed, folds, repeats)
         return
     split = splits_mod.make_split(manifest, parsed, seed)

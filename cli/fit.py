@@ -30,6 +30,7 @@ from emofeat.classical.options import (
     select_layers,
 )
 from emofeat.device import DEVICES
+from emofeat.errors import EmofeatError
 from emofeat.resampling import requested_seeds, seed_folders
 from emofeat.taxonomy import SCORE_TASKS, TASK_NAMES
 
@@ -70,7 +71,7 @@ def fit_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace complete runs."),
     backend: str = typer.Option("local", help=f"{' or '.join(BACKENDS)}: the grid search "
                                 "through joblib on this machine, or on a Dask cluster "
-                                "(pip install 'emofeat[dask]')."),
+                                "(pip install 'emofeat\\[dask]')."),
     scheduler: str | None = typer.Option(None, metavar="ADDRESS", help="With --backend dask: "
                                          "a scheduler address (tcp://host:8786), or local:N "
                                          "for a LocalCluster of N worker processes here "
@@ -197,6 +198,9 @@ class _Tally:
 
 def _write_csv(path: Path, classes: tuple[str, ...], rows: Iterable[PredictedImage],
                holds: str) -> None:
+    if path.is_dir():
+        raise EmofeatError(f"--out {path} is a folder; give a CSV file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
         if not classes:  # a rating task: the predicted rating, exactly

@@ -132,3 +132,24 @@ def test_help_examples_parse_as_written() -> None:
         words = shlex.split(example.split("Example: ", 1)[1])
         assert words[1:1 + len(command)] == list(command)
         cmd.make_context(" ".join(command), words[1 + len(command):])  # raises if not
+
+
+def test_split_out_of_the_wrong_kind_is_one_line(tiny_demo: Path, tmp_path: Path) -> None:
+    (tmp_path / "file.csv").write_text("x")
+    for args, message in (
+            (["--out", str(tmp_path)], "is a folder; give the split file's name"),
+            (["--folds", "3", "--out", str(tmp_path / "file.csv")], "is a file; --folds"),
+            (["--folds", "3", "--out", str(tmp_path / "file.csv" / "sub")],
+             "cannot use"),
+    ):
+        result = run("data", "split", str(tiny_demo), *args)
+        assert result.exit_code == 2 and message in result.stderr, result.output
+        assert "Traceback" not in result.output and len(result.stderr.splitlines()) <= 2
+
+
+def test_fit_names_a_grid_value_its_estimator_refuses(demo_store: Path, tmp_path: Path) -> None:
+    result = run("fit", str(demo_store), "--model", "logreg", "--task", "valence", "--layer",
+                 "bn2", "--grid", "C=-1", "--jobs", "1", "--out", str(tmp_path / "r"))
+    assert result.exit_code == 2
+    assert "logreg refused its hyperparameters: The 'C' parameter" in result.stderr
+    assert "Got -1 instead" in result.stderr and "Traceback" not in result.output

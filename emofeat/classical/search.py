@@ -24,6 +24,7 @@ from sklearn.svm import SVC, LinearSVC
 from emofeat.classical.caveats import GRID_EXTEND, Edge, extended_axis, grid_edges
 from emofeat.classical.criteria import criterion, val_scores
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
+from emofeat.errors import EmofeatError
 
 EARLY_STOPPING_ROUNDS = 20
 
@@ -63,7 +64,23 @@ def _fit(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
          X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
          class_weight: str | None = None) -> Pipeline:
     """Fit a pipeline; LightGBM stops early on (preprocessed) val when val is given, val
-    weighted by the class weights of training."""
+    weighted by the class weights of training. A hyperparameter the estimator refuses (a
+    ``--grid`` value: C=-1, max_iter=1.5) is one line naming it."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    try:
+        return _fit_pipeline(pipe, spec, X, y, X_val, y_val, class_weight)
+    except Exception as exc:
+        if not (isinstance(exc, InvalidParameterError) or type(exc).__name__ == "LightGBMError"):
+            raise
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EmofeatError(f"{spec.name} refused its hyperparameters: {first} (see --grid)"
+                           ) from None
+
+
+def _fit_pipeline(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
+                  X_val: np.ndarray | None, y_val: np.ndarray | None,
+                  class_weight: str | None) -> Pipeline:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         if not (spec.early_stopping and X_val is not None):
