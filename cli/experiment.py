@@ -11,14 +11,20 @@ from .common import out
 
 def compare_cmd(
     runs: list[Path] = typer.Argument(..., metavar="RUN...", help="Run folders, or folders "
-                                      "holding runs (searched recursively)."),
+                                      "holding runs (searched recursively), and evaluation "
+                                      "folders of `emofeat evaluate` (a cross-dataset "
+                                      "matrix per task)."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Folder for report.{html,md,json}."),
     bootstrap: int = typer.Option(1000, help="Bootstrap resamples of the test set (>= 1000)."),
     seed: int = typer.Option(0, help="Seed of the bootstrap."),
 ) -> None:
-    """Compare runs that share a split: tables with 95% intervals, paired tests, plots.
+    """Compare runs of one data set: tables with 95% intervals, paired tests, plots; runs
+    of several folds, repeats or seeds aggregated; evaluations on other data sets as a
+    cross-dataset matrix.
 
     Example: emofeat compare runs/ --out report/
+
+    Example: emofeat compare runs/ evals/ --out report/
     """
     from emofeat.report import compare
 

@@ -10,6 +10,7 @@ import pytest
 
 from emofeat.errors import EmofeatError
 from emofeat.experiment import load_config, run_experiment
+from emofeat.report import compare
 
 from .test_experiment import TINY
 
@@ -54,6 +55,9 @@ def test_cross_section_evaluates_both_ways_and_resumes(
     run_experiment(config, out, announce=lambda _: None)
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # nothing redone
     assert "Across data sets" in (out / "report" / "report.md").read_text()
+    # the whole experiment folder holds runs of two data sets: one line saying what to pass
+    with pytest.raises(EmofeatError, match=r"different data sets.*OUT/cross/evaluations"):
+        compare([out], tmp_path / "whole")
     # an edited [[extract]]: the target's store is extracted again too, and evaluated anew
     config.write_text(CROSS.replace("workers = 0\n\n[fit]",
                                     'workers = 0\npooling = "max"\n\n[fit]'))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -289,8 +290,22 @@ def test_a_2x2_matrix_has_the_cells_of_the_predictions(runs_a: Path, runs_b: Pat
         assert rows["synthetic-a"]["family"] in ("pretrained", "random")
     assert any("across data sets (SYNTHETIC)" in line for line in result["summary_lines"])
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "## Across data sets: task `valence` (SYNTHETIC)" in md and "(in-domain)" in md
+    assert "## Across data sets: task `valence` (SYNTHETIC)" in md and "(in-domain, test)" in md
+    assert "(test images), drop" in md or "(test images), gain" in md
     assert "Across data sets" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_a_run_evaluated_twice_on_one_target_uses_its_test_split_and_says_so(
+        runs_a: Path, runs_b: Path, crossed: Path, store_b: Path, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture) -> None:
+    extra = tmp_path / "all-images"
+    evaluate(runs_a / "logreg-valence-bn2", store_b, extra / "a-on-b-all", split="all")
+    with caplog.at_level(logging.WARNING):
+        report = compare([runs_a, crossed, extra], tmp_path / "report")
+    assert "evaluated more than once" in caplog.text and "a-on-b-all" in caplog.text
+    row = next(r for r in report["cross"]["valence"]["rows"] if r["trained_on"] == "synthetic-a")
+    assert row["cells"]["synthetic-b"]["split"] == "test"
+    assert row["cells"]["synthetic-b"]["evaluation"].endswith("a-on-b-valence")
 
 
 def test_a_changed_run_invalidates_its_evaluations(runs_a: Path, crossed: Path,

@@ -143,6 +143,17 @@ def config_key(run: RunInfo) -> tuple[str, ...]:
 def _check_same_data(runs: Sequence[RunInfo]) -> None:
     """All runs share one data set, and one split, or (runs of several folds or repeats)
     every split holds the same configurations."""
+    by_data: dict[str, list[RunInfo]] = {}
+    for r in runs:
+        by_data.setdefault(r.record.manifest_sha256, []).append(r)
+    if len(by_data) > 1:
+        majority = max(by_data, key=lambda h: len(by_data[h]))
+        odd = [str(r.run.path) for h, rs in by_data.items() if h != majority for r in rs]
+        raise EmofeatError(f"runs come from different data sets; these differ from the rest: "
+                           f"{', '.join(odd[:3])}{' ...' if len(odd) > 3 else ''} (compare the "
+                           "runs of one data set, e.g. OUT/runs of an experiment, and add "
+                           "evaluation folders, e.g. OUT/cross/evaluations, for the "
+                           "cross-dataset matrix)")
     by_split: dict[str, list[RunInfo]] = {}
     for r in runs:
         by_split.setdefault(r.record.splits_sha256, []).append(r)
@@ -154,8 +165,6 @@ def _check_same_data(runs: Sequence[RunInfo]) -> None:
                            f"{', '.join(odd[:5])}{' ...' if len(odd) > 5 else ''} (runs of "
                            "several folds or repeats are compared when every split has the "
                            "same configurations)")
-    if len({r.record.manifest_sha256 for r in runs}) > 1:
-        raise EmofeatError("runs come from different datasets (manifest hashes differ)")
 
 
 def load_runs(inputs: Sequence[str | Path]) -> list[RunInfo]:

@@ -11,6 +11,7 @@ set's images, and off the diagonal the drop from the diagonal.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +32,8 @@ from emofeat.report.render import Table
 from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, Predictions, Run, read_predictions
 from emofeat.taxonomy import in_task_order
 from emofeat.transfer.record import EVAL_FILE, EVAL_JSON, EvaluationRecord, is_evaluation
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -106,11 +109,15 @@ def _row(run_path: str, evals: Sequence[Evaluation], names: dict[str, str], n_bo
     # per test data set: an evaluation of its test split first, then by folder
     for e in sorted(evals, key=lambda e: (e.record.split != "test", str(e.path))):
         name = names[e.record.target.manifest_sha256]
-        if name not in cells:
-            cell = _cell(e.preds, n_boot, seed, in_domain=False,
-                         unmapped=sum(e.record.unmapped.values()), evaluation=str(e.path))
-            drop = round(diagonal.balanced_accuracy - cell.balanced_accuracy, 6)
-            cells[name] = replace(cell, drop=drop)
+        if name in cells:
+            log.warning("%s on %s: evaluated more than once; the matrix uses %s (split %s), "
+                        "not %s", _run_name(run_path, known), name, cells[name].evaluation,
+                        cells[name].split, e.path)
+            continue
+        cell = _cell(e.preds, n_boot, seed, in_domain=False, split=e.record.split,
+                     unmapped=sum(e.record.unmapped.values()), evaluation=str(e.path))
+        drop = round(diagonal.balanced_accuracy - cell.balanced_accuracy, 6)
+        cells[name] = replace(cell, drop=drop)
     return CrossRow(trained_on=names[evals[0].record.source.manifest_sha256],
                     run=_run_name(run_path, known), family=family_of(run.record).key,
                     val_balanced_accuracy=round(_val(run), 6),
@@ -166,8 +173,11 @@ def _text(cell: CrossCell | None) -> str:
         return "-"
     text = f"{cell.balanced_accuracy:.3f} [{cell.ci[0]:.2f}, {cell.ci[1]:.2f}]"
     if cell.in_domain:
-        return f"{text} (in-domain)"
-    return f"{text}, drop {cell.drop:+.3f}"
+        return f"{text} (in-domain, test)"
+    images = f"{cell.split} images" if cell.split else "images"
+    assert cell.drop is not None
+    change = f"drop {cell.drop:.3f}" if cell.drop >= 0 else f"gain {-cell.drop:.3f}"
+    return f"{text} ({images}), {change}"
 
 
 def matrix_table(matrix: CrossMatrix) -> Table:
@@ -191,8 +201,9 @@ CROSS_NOTE = ("Rows: the data set a run was trained on (its run with the best va
               "those evaluated on another data set, baselines only where nothing else was); "
               "columns: the data set it was tested on. "
               "Balanced accuracy with 95% bootstrap intervals over the test data set's images; "
-              "the diagonal is the run on its own test split, the other cells show the drop "
-              "from it (diagonal minus cell). Target labels are mapped onto the run's classes "
+              "the diagonal is the run on its own test split, the other cells say which images "
+              "of the target (its test split or all) and the drop from the diagonal (a gain "
+              "where the cell is higher). Target labels are mapped onto the run's classes "
               "by the label mapping table; unmapped images are left out.")
 
 

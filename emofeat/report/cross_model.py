@@ -24,6 +24,8 @@ class CrossCell:
     unmapped: int = 0  # images of the test data set left out: no class of the run
     # the evaluation folder; absent on the diagonal
     evaluation: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    # which images of the target: "test" or "all"; absent on the diagonal (the run's test)
+    split: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
