@@ -151,8 +151,9 @@ def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
                            "ridge, svr, lightgbm) predicts ratings, classifiers need one of "
                            f"{', '.join(TASK_NAMES)}")
     else:
-        raise EmofeatError(f"unknown task '{name}'; valid tasks: "
-                           f"{', '.join((*TASK_NAMES, *SCORE_TASKS))}")
+        raise EmofeatError(f"unknown task '{name}'; valid tasks: {', '.join(TASK_NAMES)} "
+                           f"(classification), {', '.join(SCORE_TASKS)} (rating regression, "
+                           "`emofeat fit` only)")
     if labels is not None:
         _check_labels(task, labels)
     return task

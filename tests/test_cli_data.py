@@ -153,3 +153,13 @@ def test_fit_names_a_grid_value_its_estimator_refuses(demo_store: Path, tmp_path
     assert result.exit_code == 2
     assert "logreg refused its hyperparameters: The 'C' parameter" in result.stderr
     assert "Got -1 instead" in result.stderr and "Traceback" not in result.output
+
+
+def test_task_and_grid_errors_name_what_is_valid(tiny_demo: Path, demo_store: Path,
+                                                 tmp_path: Path) -> None:
+    result = run("finetune", str(tiny_demo), "--task", "arousal", "--out", str(tmp_path / "f"))
+    assert result.exit_code == 2
+    assert "valence, emotion8, label (classification)" in result.stderr
+    assert "(rating regression, `emofeat fit` only)" in result.stderr
+    result = run("fit", str(demo_store), "--grid", "auto-extnd", "--out", str(tmp_path / "g"))
+    assert result.exit_code == 2 and "KEY=V1,V2,... or auto-extend" in result.stderr

@@ -138,7 +138,7 @@ def parse_grid(spec: EstimatorSpec, overrides: Sequence[str]) -> dict[str, list[
         key, sep, values = item.partition("=")
         key = key.strip()
         if not sep or not values.strip():
-            raise EmofeatError(f"--grid takes KEY=V1,V2,... ; got '{item}'")
+            raise EmofeatError(f"--grid takes KEY=V1,V2,... or auto-extend; got '{item}'")
         if key not in valid:
             raise EmofeatError(f"'{key}' is not a parameter of {spec.name}; valid: "
                                f"{', '.join(valid)}")
