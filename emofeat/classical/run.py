@@ -297,7 +297,8 @@ def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: 
     matrices: dict[tuple[str, bool], Any] = {}
     for p in plan:
         if p.action == "skip":
-            log.info("%s is complete; skipped", p.run_dir)
+            if on_done is None:  # else the caller says it, once
+                log.info("%s is complete; skipped", p.run_dir)
             record = None
         else:
             key = ("+".join(p.layers), out_of_core(p.spec, store, p.layers))
