@@ -154,6 +154,18 @@ def read_json_object(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def says_complete(file: str | Path) -> bool:
+    """Whether ``file`` is a JSON record whose ``status`` is ``complete`` (a missing or
+    unreadable file is not)."""
+    file = Path(file)
+    if not file.is_file():
+        return False
+    try:
+        return read_json_object(file).get("status") == "complete"
+    except EmofeatError:
+        return False
+
+
 @dataclass(frozen=True)
 class RecordFile(Generic[R]):
     """One record format: its name, the version this emofeat writes, and its dataclass.

@@ -13,7 +13,7 @@ from emofeat.atomic import write_json
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 from emofeat.provenance import now, versions
-from emofeat.records import read_json_object
+from emofeat.records import says_complete
 from emofeat.runs.predictions import (
     Predictions,
     RatingPredictions,
@@ -31,13 +31,7 @@ METRICS_FILE = "metrics.json"
 def is_complete(run_dir: str | Path) -> bool:
     """Whether ``run_dir`` holds a run.json that says the run is complete (its shape is
     checked when the run is opened)."""
-    path = Path(run_dir) / RUN_FILE
-    if not path.is_file():
-        return False
-    try:
-        return read_json_object(path).get("status") == "complete"
-    except EmofeatError:
-        return False
+    return says_complete(Path(run_dir) / RUN_FILE)
 
 
 def _is_run_file(name: str) -> bool:

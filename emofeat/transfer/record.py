@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from emofeat.datasets.folder import DEMO_MARKER
-from emofeat.errors import EmofeatError
-from emofeat.records import OMIT_IF_NONE, RecordFile, read_json_object
+from emofeat.records import OMIT_IF_NONE, RecordFile, says_complete
 from emofeat.transfer.mapping import DISPLAY_NAMES
 
 EVAL_FORMAT = "emofeat-evaluation"
@@ -86,10 +85,4 @@ def dataset_name(fmt: str, root: str | Path | None) -> str:
 
 def is_evaluation(path: str | Path) -> bool:
     """Whether ``path`` holds a complete evaluation (eval.json saying so)."""
-    file = Path(path) / EVAL_FILE
-    if not file.is_file():
-        return False
-    try:
-        return read_json_object(file).get("status") == "complete"
-    except EmofeatError:
-        return False
+    return says_complete(Path(path) / EVAL_FILE)
