@@ -32,6 +32,7 @@ from emofeat.runs import (
 from emofeat.splits import read_split
 from emofeat.store import StoredLayer
 
+from .test_experiment import TINY
 from .test_splits import manifest_of
 
 runner = CliRunner()
@@ -311,39 +312,12 @@ def test_finetune_seeds_make_one_run_each(tiny_demo: Path, tmp_path: Path) -> No
 
 # ------------------------------------------------------------------- emofeat run, repeated
 
-FOLDS = """
-[data]
-demo = true
-demo_per_class = 4
-demo_size = 32
-
-[split]
-folds = 2
-fractions = [0.5, 0.25, 0.25]
-
-[[extract]]
-name = "lite0-random"
-backbone = "tf_efficientnet_lite0"
-weights = "random"
-layers = ["bn2"]
-workers = 0
-
-[fit]
-models = ["logreg"]
-tasks = ["valence"]
-jobs = 1
-
-[finetune]
-tasks = ["valence"]
-weights = "random"
-epochs = 1
-img_size = 32
-workers = 0
-seeds = [0, 1]
-
-[baselines]
-colour = false
-"""
+# TINY of test_experiment, smaller, with 2 folds, 2 fine-tuning seeds and no colour baseline
+FOLDS = (TINY.replace("demo_per_class = 6\ndemo_size = 48", "demo_per_class = 4\ndemo_size = 32")
+         .replace("[split]\n", "[split]\nfolds = 2\n")
+         .replace('layers = ["blocks.6", "bn2"]', 'layers = ["bn2"]')
+         .replace("workers = 0\n\n[baselines]", "workers = 0\nseeds = [0, 1]\n\n[baselines]")
+         .replace('colour_models = ["logreg"]', "colour = false"))
 
 
 def test_run_with_folds_and_seeds_resumes_each_step(tmp_path: Path) -> None:
