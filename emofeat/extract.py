@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler
+from torch.utils.data import Sampler
 
 from emofeat.backbones import (
     LayerInfo,
@@ -30,19 +30,12 @@ from emofeat.backbones import (
     resolve_layers,
 )
 from emofeat.datasets import Manifest
-from emofeat.device import resolve_device, resolve_precision
+from emofeat.device import resolve_batch_size, resolve_device, resolve_precision
 from emofeat.distributed import SINGLE, Ranks, finish_shared, shared_store
 from emofeat.errors import EmofeatError
 from emofeat.extract_config import ExtractConfig  # re-exported: emofeat.extract.ExtractConfig
 from emofeat.frozen import FeatureModel
-from emofeat.loading import (
-    ImageDataset,
-    Progress,
-    collate,
-    default_workers,
-    uint8_transform,
-    worker_init,
-)
+from emofeat.loading import ImageDataset, Progress, batch_loader, decode_workers, uint8_transform
 from emofeat.provenance import versions
 from emofeat.ratings import rating_table, ratings_info
 from emofeat.splits import Split, check_split_matches, make_split
@@ -156,7 +149,8 @@ def extract(
     meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree,
                       prefix_tokens(model))
     features = FeatureModel(model, names, config.pooling, device, precision,
-                            micro_batch=config.batch_size, mean=cfg["mean"], std=cfg["std"],
+                            micro_batch=resolve_batch_size(config.batch_size, device),
+                            mean=cfg["mean"], std=cfg["std"],
                             memory_format=config.memory_format, compile=config.compile)
     return fill_store(manifest, out, meta, split, features, uint8_transform(cfg), config,
                       device, progress, ranks)
@@ -229,17 +223,13 @@ def fill_store(
 
 
 def _loader(manifest: Manifest, writer: StoreWriter, pending: Sequence[int],
-            transform: Callable, config: ExtractConfig, device: torch.device) -> DataLoader:
-    workers = default_workers(config.workers)
-    return DataLoader(
+            transform: Callable, config: ExtractConfig, device: torch.device
+            ) -> Iterable[dict[str, Any]]:
+    return batch_loader(
         ImageDataset(manifest.paths, transform),
-        batch_sampler=ShardBatches([writer.ranges[i] for i in pending], config.batch_size),
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=device.type == "cuda",
-        worker_init_fn=worker_init if workers else None,
-        prefetch_factor=4 if workers else None,
-    )
+        ShardBatches([writer.ranges[i] for i in pending],
+                     resolve_batch_size(config.batch_size, device)),
+        decode_workers(config.workers, device), pin_memory=device.type == "cuda")
 
 
 class _Engine:
@@ -258,7 +248,7 @@ class _Engine:
         self.total = 0
         self.ratings = rating_table(manifest) if writer.record.ratings is not None else {}
 
-    def run(self, loader: DataLoader, source: Any, pending: Sequence[int]) -> None:
+    def run(self, loader: Iterable[dict[str, Any]], source: Any, pending: Sequence[int]) -> None:
         self.shard_of_row = {row: idx for idx in pending for row in self.writer.ranges[idx]}
         self.total = sum(len(self.writer.ranges[i]) for i in pending)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="emofeat-writer") as pool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+import threading
 import warnings
 from pathlib import Path
 
@@ -15,6 +16,11 @@ from emofeat.paths import is_hidden
 IMAGE_EXTENSIONS: frozenset[str] = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 )
+
+
+#: warnings.catch_warnings swaps the process's filters: images decoded by several threads
+#: take turns through it (only the header is read inside).
+_WARNINGS_LOCK = threading.Lock()
 
 
 class ImageReadError(Exception):
@@ -56,12 +62,13 @@ def load_rgb(path: str | Path) -> Image.Image:
     try:
         if path.stat().st_size == 0:
             raise ImageReadError("empty file")
-        with warnings.catch_warnings():
+        with _WARNINGS_LOCK, warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                img.load()
-                img = ImageOps.exif_transpose(img)
-                return _to_rgb(img)
+            img = Image.open(path)  # the decompression-bomb check is made here
+        with img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            return _to_rgb(img)
     except ImageReadError:
         raise
     except FileNotFoundError:

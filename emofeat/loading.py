@@ -6,13 +6,14 @@ Used by extraction, fine-tuning and prediction alike; nothing here knows about s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import DataLoader, Dataset
 
 from emofeat.images import ImageReadError, load_rgb
 
@@ -27,6 +28,16 @@ def default_workers(workers: int | None) -> int:
     if workers is not None:
         return workers
     return max(1, min(4, (os.cpu_count() or 1) - 1))
+
+
+def decode_workers(workers: int | None, device: torch.device) -> int:
+    """Worker processes for a frozen forward pass (extraction, prediction): ``workers`` if
+    given; by default none on the CPU (each batch is decoded in this process between forward
+    passes, see :class:`InProcessBatches`) and :func:`default_workers` on an accelerator,
+    which the workers keep fed while it computes."""
+    if workers is not None:
+        return workers
+    return 0 if device.type == "cpu" else default_workers(None)
 
 
 class ImageDataset(Dataset):
@@ -51,12 +62,12 @@ class ImageDataset(Dataset):
 
 
 def uint8_transform(cfg: dict[str, Any]) -> Callable:
-    """timm's evaluation transform up to the crop, ending in a uint8 CHW array (timm's
-    prefetcher convention): the model wrapper converts and normalises on its device."""
-    from timm.data import create_transform
+    """timm's evaluation transform up to the crop (the crop resampled alone, see
+    :mod:`emofeat.transforms`), ending in a uint8 CHW array (timm's prefetcher convention):
+    the model wrapper converts and normalises on its device."""
+    from emofeat.transforms import timm_eval_transform
 
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
-    return create_transform(**kwargs, is_training=False, use_prefetcher=True)
+    return timm_eval_transform(cfg, use_prefetcher=True)
 
 
 def _stack(images: list[Any]) -> torch.Tensor:
@@ -77,3 +88,38 @@ def collate(items: list[tuple[int, Any, str]]) -> dict[str, Any]:
 
 def worker_init(_: int) -> None:
     torch.set_num_threads(1)
+
+
+class InProcessBatches:
+    """Batches of ``batch_sampler`` decoded in this process by ``threads`` threads, each batch
+    only when the next one is asked for.
+
+    On a CPU device the model's threads already use every core, and worker processes decoding
+    beside them preempt those threads (each parallel region then waits for its slowest
+    thread). Decoding a batch between two forward passes, a thread per core (Pillow releases
+    the GIL while it decodes and resizes), keeps every core on one thing at a time
+    (benchmarks/README.md). The rows and their order are the DataLoader's.
+    """
+
+    def __init__(self, dataset: Dataset, batch_sampler: Iterable[list[int]],
+                 threads: int) -> None:
+        self.dataset, self.batch_sampler, self.threads = dataset, batch_sampler, max(1, threads)
+
+    def __len__(self) -> int:
+        return len(self.batch_sampler)  # type: ignore[arg-type]
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        with ThreadPoolExecutor(self.threads, thread_name_prefix="emofeat-decode") as pool:
+            for rows in self.batch_sampler:
+                yield collate(list(pool.map(self.dataset.__getitem__, rows)))
+
+
+def batch_loader(dataset: Dataset, batch_sampler: Iterable[list[int]], workers: int,
+                 pin_memory: bool = False) -> Iterable[dict[str, Any]]:
+    """Collated batches of ``dataset``: decoded in this process (:class:`InProcessBatches`, a
+    thread per torch thread) when ``workers`` is 0, else by that many DataLoader processes."""
+    if workers == 0:
+        return InProcessBatches(dataset, batch_sampler, torch.get_num_threads())
+    return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,
+                      collate_fn=collate, pin_memory=pin_memory, worker_init_fn=worker_init,
+                      prefetch_factor=4)

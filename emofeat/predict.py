@@ -3,21 +3,20 @@ A run of a rating task predicts a rating per image (its classes are empty)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader
 
 from emofeat.backbones import backbone_from_record, eval_transform
-from emofeat.device import resolve_device
+from emofeat.device import resolve_batch_size, resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
-from emofeat.loading import ImageDataset, collate
+from emofeat.loading import ImageDataset, batch_loader
 from emofeat.paths import gather
 from emofeat.runs import FeatureRun, FinetuneRun, Run
 
@@ -42,7 +41,7 @@ def _classical(run: Run, device: torch.device) -> Predictor:
     backbone = backbone_from_record(feats.backbone, feats.weights)
     order = list(feats.layer_order)
     extractor = FeatureModel(backbone, order, feats.pooling, device, feats.precision,
-                             micro_batch=64)
+                             micro_batch=resolve_batch_size(None, device))
     dtype = np.dtype(feats.dtype)  # features round-trip through the store's dtype
 
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -127,12 +126,14 @@ def predict_images(
     """
     predictor = load_predictor(run_dir, device)
     paths = collect_images(inputs)
-    loader = DataLoader(ImageDataset(paths, eval_transform(predictor.data_config)),
-                        batch_size=batch_size, num_workers=workers, collate_fn=collate)
+    batches = [list(range(i, min(i + batch_size, len(paths))))
+               for i in range(0, len(paths), batch_size)]
+    loader = batch_loader(ImageDataset(paths, eval_transform(predictor.data_config)), batches,
+                          workers)
     return predictor.classes, _stream(loader, paths, predictor)
 
 
-def _stream(loader: DataLoader, paths: Sequence[Path], predictor: Predictor
+def _stream(loader: Iterable[dict[str, Any]], paths: Sequence[Path], predictor: Predictor
             ) -> Iterator[PredictedImage]:
     for batch in loader:
         results: dict[int, PredictedImage] = {

@@ -48,15 +48,14 @@ KILLER = textwrap.dedent('''
     import h5py
     import emofeat.extract
     import emofeat.frozen
+    import emofeat.loading
 
-    def worker_init(i, real=emofeat.extract.worker_init):
+    def worker_init(i, real=emofeat.loading.worker_init):
         with open(os.environ["EMOFEAT_TEST_WORKERS"], "a") as fh:
             fh.write(f"{os.getpid()}\\n")
         real(i)
 
-    emofeat.extract.worker_init = worker_init
-
-    import emofeat.loading
+    emofeat.loading.worker_init = worker_init
 
     def getitem(self, row, real=emofeat.loading.ImageDataset.__getitem__):
         if row >= 12:
