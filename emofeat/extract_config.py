@@ -25,8 +25,8 @@ class ExtractConfig:
     weights: str = "pretrained"
     layers: Sequence[str] | None = None  # None: the backbone's default layers
     pooling: str = "avg"
-    batch_size: int = 32
-    workers: int | None = None  # None: min(4, CPUs - 1)
+    batch_size: int | None = None  # None: per device, emofeat.device.DEFAULT_BATCH_SIZE
+    workers: int | None = None  # None: 0 (decode threads) on the CPU, else min(4, CPUs - 1)
     device: str = "auto"
     precision: str = "auto"
     dtype: str = "float32"
@@ -45,7 +45,7 @@ class ExtractConfig:
                                    ("memory format", self.memory_format, MEMORY_FORMATS)):
             if value not in valid:
                 raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")
-        if self.batch_size < 1 or self.shard_size < 1:
+        if (self.batch_size is not None and self.batch_size < 1) or self.shard_size < 1:
             raise EmofeatError("--batch-size and --shard-size must be at least 1")
         if self.workers is not None and self.workers < 0:
             raise EmofeatError("--workers must be 0 or more")

@@ -6,6 +6,8 @@ Used by extraction and by ``predict`` on frozen-feature runs. What it does for s
   workers ship a quarter of the bytes and do no float work;
 - channels_last (the default: fastest on CPU and GPU), AMP through ``torch.autocast``,
   optional ``torch.compile``;
+- on the CPU, glibc keeps freed memory (:func:`emofeat.device.keep_freed_memory`), so the
+  activations of each batch do not come back as fresh pages to fault in;
 - the layer hooks are registered once for as long as the model is entered
   (``with FeatureModel(...) as fm``), not per batch;
 - :meth:`FeatureModel.submit` starts a batch and copies its pooled outputs back
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from emofeat.backbones import tap
-from emofeat.device import MEMORY_FORMATS, AmpContext, autocast_for
+from emofeat.device import MEMORY_FORMATS, AmpContext, autocast_for, keep_freed_memory
 from emofeat.errors import EmofeatError
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,8 @@ class FeatureModel:
     _forward: Any = field(init=False)
 
     def __post_init__(self) -> None:
+        if self.device.type == "cpu":
+            keep_freed_memory()
         self._channels_last = use_channels_last(self.memory_format, self.device)
         fmt = torch.channels_last if self._channels_last else torch.contiguous_format
         self.model = self.model.eval().to(self.device, memory_format=fmt)
