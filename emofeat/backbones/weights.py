@@ -261,11 +261,11 @@ def data_config(model: nn.Module, img_size: int | None = None) -> dict[str, Any]
 
 
 def eval_transform(cfg: dict[str, Any]) -> Callable:
-    """timm's evaluation transform for a data config (resize, centre crop, normalise)."""
-    from timm.data import create_transform
+    """timm's evaluation transform for a data config (resize, centre crop, normalise), the
+    crop resampled alone (:mod:`emofeat.transforms`)."""
+    from emofeat.transforms import timm_eval_transform
 
-    kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
-    return create_transform(**kwargs, is_training=False)
+    return timm_eval_transform(cfg)
 
 
 def backbone_from_record(name: str, weights: dict[str, Any]) -> nn.Module:
