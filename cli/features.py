@@ -37,14 +37,13 @@ def extract_cmd(
     batch_size: int | None = typer.Option(
         DEFAULTS.batch_size,
         help="Images per batch (halved on out-of-memory). Default: 16 on the CPU (measured on "
-             "2 cores: 1.5-1.7x faster than 32, the activations stay in cache; try 8 on "
+             "2 cores: 1.8-2.2x faster than 32 end to end, the activations stay in cache; try 8 on "
              "small CPUs), 256 on a GPU (fastest for IRv2 in bf16 on an H200)."),
     workers: int | None = typer.Option(
         DEFAULTS.workers,
         help="Decoding worker processes. Default: none on the CPU (each batch is decoded by a "
              "thread per core between forward passes; measured faster than workers competing "
-             "with the model for the cores), min(4, CPUs - 1) on a GPU, where 16 feed an H200 "
-             "better."),
+             "with the model for the cores), min(16, CPUs - 1) on a GPU."),
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}; auto = "
                                   "bf16 on CUDA, fp32 on CPU."),

@@ -23,9 +23,10 @@ DEVICES = ("auto", "cpu", "cuda")
 MEMORY_FORMATS = ("auto", "channels_last", "contiguous")
 
 #: Images per batch of a frozen forward pass when none is asked for, by device type. On a
-#: 2-core CPU IRv2 and Lite0 run fastest at 8-16 images (the activations stay in the
-#: caches): 1.5x (IRv2) and 1.7x (Lite0) their speed at 32; an H200 runs IRv2 in bf16 +
-#: channels_last fastest at 256 (benchmarks/README.md). Out of memory halves it.
+#: 2-core CPU IRv2 and Lite0 run fastest at 4-16 images (the activations stay in the
+#: caches): at 16, extraction end to end is 1.8x (IRv2) and 2.2x (Lite0) as fast as at 32;
+#: an H200 runs IRv2 in bf16 + channels_last fastest at 256 (benchmarks/README.md). Out of
+#: memory halves it.
 DEFAULT_BATCH_SIZE = {"cpu": 16, "cuda": 256}
 
 log = logging.getLogger(__name__)

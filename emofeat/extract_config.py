@@ -26,7 +26,7 @@ class ExtractConfig:
     layers: Sequence[str] | None = None  # None: the backbone's default layers
     pooling: str = "avg"
     batch_size: int | None = None  # None: per device, emofeat.device.DEFAULT_BATCH_SIZE
-    workers: int | None = None  # None: 0 (decode threads) on the CPU, else min(4, CPUs - 1)
+    workers: int | None = None  # None: 0 (decode threads) on the CPU, else min(16, CPUs - 1)
     device: str = "auto"
     precision: str = "auto"
     dtype: str = "float32"

@@ -4,6 +4,8 @@ with the same rows, failures and pixels either way."""
 from __future__ import annotations
 
 import csv
+import os
+import platform
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +17,8 @@ from PIL import Image
 from torch.utils.data import DataLoader
 
 from emofeat.datasets import load_manifest
+from emofeat.device import DEFAULT_BATCH_SIZE, keep_freed_memory, resolve_batch_size
+from emofeat.errors import EmofeatError
 from emofeat.extract import ExtractConfig, extract
 from emofeat.images import ImageReadError, load_rgb
 from emofeat.loading import (
@@ -23,7 +27,6 @@ from emofeat.loading import (
     batch_loader,
     collate,
     decode_workers,
-    default_workers,
     uint8_transform,
     worker_init,
 )
@@ -69,7 +72,7 @@ def test_batch_loader_decodes_in_this_process_only_for_zero_workers(tmp_path: Pa
 
 def test_decode_workers_default_to_none_on_the_cpu_only() -> None:
     assert decode_workers(None, torch.device("cpu")) == 0
-    assert decode_workers(None, torch.device("cuda")) == default_workers(None) >= 1
+    assert decode_workers(None, torch.device("cuda")) == max(1, min(16, os.cpu_count() - 1))
     assert decode_workers(3, torch.device("cpu")) == 3
     assert decode_workers(0, torch.device("cuda")) == 0
 
@@ -126,3 +129,18 @@ def test_in_process_batches_stop_cleanly_when_the_consumer_stops(tmp_path: Path,
     loader.close()  # an extraction that fails mid-way: the thread pool is shut down
     with pytest.raises(StopIteration):
         next(loader)
+
+
+def test_batch_sizes_default_per_device_and_are_checked() -> None:
+    assert resolve_batch_size(None, torch.device("cpu")) == DEFAULT_BATCH_SIZE["cpu"] == 16
+    assert resolve_batch_size(None, torch.device("cuda")) == 256
+    assert resolve_batch_size(7, torch.device("cuda")) == 7
+    ExtractConfig().check()
+    with pytest.raises(EmofeatError, match="--batch-size"):
+        ExtractConfig(batch_size=0).check()
+
+
+def test_glibc_keeps_freed_memory_once_per_process() -> None:
+    first = keep_freed_memory()
+    assert keep_freed_memory() is first
+    assert first == (platform.system() == "Linux" and platform.libc_ver()[0] == "glibc")
