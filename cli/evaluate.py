@@ -28,7 +28,7 @@ def evaluate_cmd(
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
-    batch_size: int = typer.Option(32, help="Images per batch (a data set target)."),
+    batch_size: int = typer.Option(32, min=1, help="Images per batch (a data set target)."),
     device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a complete evaluation."),
 ) -> None:

@@ -137,7 +137,7 @@ def predict_cmd(
     run_dir: Path = typer.Argument(..., metavar="RUN", help="A run directory."),
     images: list[Path] = typer.Argument(..., metavar="IMAGE_OR_DIR...", help="Images/folders."),
     out_csv: Path | None = typer.Option(None, "--out", "-o", help="Write a CSV here."),
-    batch_size: int = typer.Option(32, help="Images per batch."),
+    batch_size: int = typer.Option(32, min=1, help="Images per batch."),
     device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
 ) -> None:
     """Predict the emotion (or, a rating task's run, the rating) of images with a run's

@@ -11,12 +11,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from emofeat.backbones import backbone_from_record, eval_transform
+from emofeat.backbones import backbone_from_record
 from emofeat.device import resolve_batch_size, resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
-from emofeat.loading import ImageDataset, batch_loader
+from emofeat.loading import ImageDataset, batch_loader, uint8_transform
 from emofeat.paths import gather
 from emofeat.runs import FeatureRun, FinetuneRun, Run
 
@@ -40,8 +40,10 @@ def _classical(run: Run, device: torch.device) -> Predictor:
                        regression=regression)
     backbone = backbone_from_record(feats.backbone, feats.weights)
     order = list(feats.layer_order)
+    cfg = feats.data_config
     extractor = FeatureModel(backbone, order, feats.pooling, device, feats.precision,
-                             micro_batch=resolve_batch_size(None, device))
+                             micro_batch=resolve_batch_size(None, device), mean=cfg["mean"],
+                             std=cfg["std"])
     dtype = np.dtype(feats.dtype)  # features round-trip through the store's dtype
 
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -62,11 +64,15 @@ def _finetuned(run: Run, device: torch.device) -> Predictor:
     assert isinstance(record, FinetuneRun)
     model = load_finetuned(run.meta, run.model_path(WEIGHTS)).to(device)
     amp = autocast_for(record.hyperparameters["precision"], device)
+    mean, std = (torch.tensor(record.data_config[k], device=device).view(1, -1, 1, 1)
+                 for k in ("mean", "std"))
 
     @torch.inference_mode()
     def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        # timm's ToTensor + Normalize, op for op, on the uint8 batch
+        x = images.to(device).float().div_(255).sub_(mean).div_(std)
         with amp():
-            probs = model(images.to(device)).float().softmax(dim=1).cpu().numpy()
+            probs = model(x).float().softmax(dim=1).cpu().numpy()
         return probs.argmax(axis=1), probs
 
     return Predictor(run.classes, record.data_config, score)
@@ -124,11 +130,14 @@ def predict_images(
     Unreadable images come back with ``label=None`` and the reason. Bad arguments (a missing
     path, a run that cannot predict) raise before anything is computed.
     """
+    if batch_size < 1:
+        raise EmofeatError(f"--batch-size must be at least 1; got {batch_size}")
     predictor = load_predictor(run_dir, device)
     paths = collect_images(inputs)
     batches = [list(range(i, min(i + batch_size, len(paths))))
                for i in range(0, len(paths), batch_size)]
-    loader = batch_loader(ImageDataset(paths, eval_transform(predictor.data_config)), batches,
+    # uint8 batches (no torch work in the decoding threads), normalised by the predictor
+    loader = batch_loader(ImageDataset(paths, uint8_transform(predictor.data_config)), batches,
                           workers)
     return predictor.classes, _stream(loader, paths, predictor)
 

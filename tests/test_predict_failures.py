@@ -63,3 +63,14 @@ def test_the_table_keeps_scores_and_errors_apart(run_dir: Path, photos: Path) ->
     # logreg's class scores are probabilities, and the column says so
     header = good.stdout.splitlines()[1]
     assert "probability" in header and "score" not in header
+
+
+def test_a_batch_size_below_one_is_refused(run_dir: Path, photos: Path) -> None:
+    from emofeat.errors import EmofeatError
+    from emofeat.predict import predict_images
+
+    for size in (0, -1):
+        with pytest.raises(EmofeatError, match="--batch-size must be at least 1"):
+            predict_images(run_dir, [photos], batch_size=size)
+    result = runner.invoke(app, ["predict", str(run_dir), str(photos), "--batch-size", "0"])
+    assert result.exit_code == 2
