@@ -20,13 +20,13 @@ from PIL import Image
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
 
-#: Filters whose box resampling Pillow computes like a full resize (the nearest-neighbour
-#: modes take another code path in Pillow, so they keep torchvision's resize and crop).
+#: Filters whose box resampling Pillow computes like a full resize, up to rounding. The
+#: nearest-neighbour modes take another code path in Pillow, and the box filter's edges move
+#: whole source pixels in or out with the box's float rounding: they keep torchvision's steps.
 _FILTERS = {InterpolationMode.BILINEAR: Image.Resampling.BILINEAR,
             InterpolationMode.BICUBIC: Image.Resampling.BICUBIC,
             InterpolationMode.LANCZOS: Image.Resampling.LANCZOS,
-            InterpolationMode.HAMMING: Image.Resampling.HAMMING,
-            InterpolationMode.BOX: Image.Resampling.BOX}
+            InterpolationMode.HAMMING: Image.Resampling.HAMMING}
 
 
 #: Pillow 13 (python-pillow/Pillow#9549) resizes vertically first when the height shrinks by

@@ -58,10 +58,11 @@ def test_the_float_transform_is_crop_first_too() -> None:
 
 @pytest.mark.parametrize("cfg", [
     LITE0 | {"interpolation": "nearest"},  # another Pillow code path
+    LITE0 | {"interpolation": "box"},  # its edges move with the box's rounding
     LITE0 | {"input_size": (3, 224, 288)},  # non-square: timm's ResizeKeepRatio
     LITE0 | {"crop_mode": "squash"},
     LITE0 | {"crop_mode": "border"},
-], ids=["nearest", "non-square", "squash", "border"])
+], ids=["nearest", "box", "non-square", "squash", "border"])
 def test_other_transforms_are_timm_s_own(cfg: dict) -> None:
     ours = uint8_transform(cfg)
     assert not any(isinstance(t, ResizeCenterCrop) for t in ours.transforms)
@@ -78,7 +79,7 @@ def test_crop_first_leaves_a_non_compose_alone() -> None:
 
 def test_random_shapes_equal_timm_up_to_rounding() -> None:
     rng = np.random.default_rng(5)
-    for cfg in (LITE0, IRV2, BILINEAR):
+    for cfg in (LITE0, IRV2, BILINEAR, LITE0 | {"interpolation": "lanczos"}):
         ours, theirs = uint8_transform(cfg), timm_uint8(cfg)
         differing, total = 0, 0
         for i in range(30):
@@ -89,3 +90,17 @@ def test_random_shapes_equal_timm_up_to_rounding() -> None:
             differing += int((a != b).sum())
             total += a.size
         assert differing / total < 3e-3
+
+
+def test_downscaled_photos_take_the_crop_first_path() -> None:
+    """Only enlarging, padding and very tall images go through torchvision's own steps."""
+    fast = uint8_transform(IRV2).transforms[0]
+
+    def refuse(img: Image.Image) -> Image.Image:
+        raise AssertionError(f"{img.size} took the full resize")
+
+    fast.fallback = refuse
+    for size in [(500, 375), (375, 500), (1024, 683), (354, 1064), (400, 1598), (333, 333)]:
+        assert fast(photo(*size)).size == (299, 299)
+    with pytest.raises(AssertionError, match="full resize"):
+        fast(photo(300, 200))  # enlarged to 333 px: torchvision's
