@@ -74,7 +74,8 @@ COLOUR_DIM = int(np.prod(_BINS)) + 16
 
 
 class ColourTransform:
-    """A DataLoader transform: PIL image -> colour feature tensor (runs in the workers)."""
+    """A loading transform: PIL image -> colour feature tensor (runs where images are
+    decoded)."""
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         return torch.from_numpy(colour_features(image))

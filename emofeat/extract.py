@@ -1,4 +1,4 @@
-"""The batch engine: DataLoader -> frozen backbone -> pooled layers -> feature store shards.
+"""The batch engine: decoded batches -> frozen backbone -> pooled layers -> feature store shards.
 
 Batches never straddle a shard, so a shard's bytes do not depend on whether the run was
 interrupted before it, nor on the rank that computed it in a job of several processes
@@ -191,8 +191,10 @@ def fill_store(
     ranks: Ranks = SINGLE,
 ) -> Path:
     """Create or resume the store ``out`` described by ``meta``: every image goes through
-    ``transform`` in the DataLoader workers, then ``features`` (a batch of transformed images
-    -> one array per layer of ``meta``) in this process. Ranks share the shards to do."""
+    ``transform`` where images are decoded (threads of this process on the CPU, DataLoader
+    workers on a GPU, see :func:`emofeat.loading.batch_loader`), then ``features`` (a batch
+    of transformed images -> one array per layer of ``meta``) in this process. Ranks share
+    the shards to do."""
     source = features if isinstance(features, FeatureModel) else _Immediate(features)
     with shared_store(out, meta, len(manifest), split, config.overwrite, ranks) as (
             writer, mine, any_work):

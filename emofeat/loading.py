@@ -31,14 +31,19 @@ def default_workers(workers: int | None) -> int:
 
 
 def decode_workers(workers: int | None, device: torch.device) -> int:
-    """Worker processes for a frozen forward pass (extraction, prediction): ``workers`` if
+    """Worker processes for extraction's frozen forward pass: ``workers`` if
     given; by default none on the CPU (each batch is decoded in this process between forward
-    passes, see :class:`InProcessBatches`) and min(16, CPUs - 1) on an accelerator, which the
-    workers keep fed while it computes (an H200 runs IRv2 faster than 16 workers decode
-    FI-like photos; benchmarks/README.md)."""
+    passes, see :class:`InProcessBatches`) and, on an accelerator, which the workers keep
+    fed while it computes, min(16, CPUs - 1): the CPUs this process may use, shared among
+    the ranks on this machine (an H200 runs IRv2 faster than 16 workers decode FI-like
+    photos; benchmarks/README.md)."""
     if workers is not None:
         return workers
-    return 0 if device.type == "cpu" else max(1, min(16, (os.cpu_count() or 1) - 1))
+    if device.type == "cpu":
+        return 0
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    local_ranks = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    return max(1, min(16, (cpus or 1) // local_ranks - 1))
 
 
 class ImageDataset(Dataset):
@@ -103,7 +108,7 @@ class InProcessBatches:
     """
 
     def __init__(self, dataset: Dataset, batch_sampler: Iterable[list[int]],
-                 threads: int) -> None:
+                 threads: int) -> None:  # threads: torch's, see batch_loader
         self.dataset, self.batch_sampler, self.threads = dataset, batch_sampler, max(1, threads)
 
     def __len__(self) -> int:
@@ -118,7 +123,9 @@ class InProcessBatches:
 def batch_loader(dataset: Dataset, batch_sampler: Iterable[list[int]], workers: int,
                  pin_memory: bool = False) -> Iterable[dict[str, Any]]:
     """Collated batches of ``dataset``: decoded in this process (:class:`InProcessBatches`, a
-    thread per torch thread) when ``workers`` is 0, else by that many DataLoader processes."""
+    thread per torch thread) when ``workers`` is 0, else by that many DataLoader processes.
+    The transform should do no torch work (uint8 output): torch would start a thread pool
+    in every decoding thread."""
     if workers == 0:
         return InProcessBatches(dataset, batch_sampler, torch.get_num_threads())
     return DataLoader(dataset, batch_sampler=batch_sampler, num_workers=workers,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import platform
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -70,9 +71,13 @@ def test_batch_loader_decodes_in_this_process_only_for_zero_workers(tmp_path: Pa
     assert isinstance(loader, DataLoader) and loader.num_workers == 2
 
 
-def test_decode_workers_default_to_none_on_the_cpu_only() -> None:
+def test_decode_workers_default_to_none_on_the_cpu_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    cpus = len(os.sched_getaffinity(0))
     assert decode_workers(None, torch.device("cpu")) == 0
-    assert decode_workers(None, torch.device("cuda")) == max(1, min(16, os.cpu_count() - 1))
+    assert decode_workers(None, torch.device("cuda")) == max(1, min(16, cpus - 1))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")  # two ranks on this machine share its CPUs
+    assert decode_workers(None, torch.device("cuda")) == max(1, min(16, cpus // 2 - 1))
     assert decode_workers(3, torch.device("cpu")) == 3
     assert decode_workers(0, torch.device("cuda")) == 0
 
@@ -126,9 +131,11 @@ def test_in_process_batches_stop_cleanly_when_the_consumer_stops(tmp_path: Path,
     dataset = ImageDataset(images(tmp_path), uint8_transform(CFG))
     loader = iter(InProcessBatches(dataset, [[0, 1], [2], [4, 5]], threads))
     assert next(loader)["rows"] == [0, 1]
+    assert any(t.name.startswith("emofeat-decode") for t in threading.enumerate())
     loader.close()  # an extraction that fails mid-way: the thread pool is shut down
     with pytest.raises(StopIteration):
         next(loader)
+    assert not any(t.name.startswith("emofeat-decode") for t in threading.enumerate())
 
 
 def test_batch_sizes_default_per_device_and_are_checked() -> None:
