@@ -53,7 +53,8 @@ def extract_cmd(
                                       "faster on CPU too)."),
     compile_model: bool = typer.Option(DEFAULTS.compile, "--compile", help="torch.compile the "
                                        "backbone: ~10-45 s to compile, then 1.7x the eager "
-                                       "model on an H200; for long GPU runs."),
+                                       "model on an H200 (on a 2-core CPU 1.15x, after "
+                                       "13-27 s); for long runs."),
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
