@@ -85,8 +85,9 @@ def keep_freed_memory() -> bool:
 
     A CPU forward pass allocates and frees its activations layer by layer; with glibc's
     defaults, blocks of a few MiB go back to the kernel and come back as fresh pages to
-    fault in at every batch. Keeping them made small-batch forward passes 1.5-1.8x faster
-    on the 2-core machine (benchmarks/README.md); the process keeps its high-water mark."""
+    fault in at every batch. Keeping them made forward passes at batch 4-16 up to 1.8x
+    faster on the 2-core machine (benchmarks/README.md); the process keeps its high-water
+    mark for the rest of its life."""
     global _kept
     if _kept is None:
         _kept = False

@@ -31,12 +31,12 @@ def default_workers(workers: int | None) -> int:
 
 
 def decode_workers(workers: int | None, device: torch.device) -> int:
-    """Worker processes for extraction's frozen forward pass: ``workers`` if
-    given; by default none on the CPU (each batch is decoded in this process between forward
-    passes, see :class:`InProcessBatches`) and, on an accelerator, which the workers keep
-    fed while it computes, min(16, CPUs - 1): the CPUs this process may use, shared among
-    the ranks on this machine (an H200 runs IRv2 faster than 16 workers decode FI-like
-    photos; benchmarks/README.md)."""
+    """Decoding worker processes for extraction: ``workers`` if given. By default none on
+    the CPU (each batch is decoded in this process between forward passes, see
+    :class:`InProcessBatches`); on an accelerator, which workers keep fed while it computes,
+    min(16, CPUs - 1), counting the CPUs this process may use, shared among the ranks on
+    this machine (an H200 runs IRv2 faster than 16 workers decode FI-like photos;
+    benchmarks/README.md)."""
     if workers is not None:
         return workers
     if device.type == "cpu":
@@ -102,13 +102,13 @@ class InProcessBatches:
 
     On a CPU device the model's threads already use every core, and worker processes decoding
     beside them preempt those threads (each parallel region then waits for its slowest
-    thread). Decoding a batch between two forward passes, a thread per core (Pillow releases
-    the GIL while it decodes and resizes), keeps every core on one thing at a time
+    thread). Decoding a batch between two forward passes, a thread per torch thread (Pillow
+    releases the GIL while it decodes and resizes), keeps every core on one thing at a time
     (benchmarks/README.md). The rows and their order are the DataLoader's.
     """
 
     def __init__(self, dataset: Dataset, batch_sampler: Iterable[list[int]],
-                 threads: int) -> None:  # threads: torch's, see batch_loader
+                 threads: int) -> None:
         self.dataset, self.batch_sampler, self.threads = dataset, batch_sampler, max(1, threads)
 
     def __len__(self) -> int:
