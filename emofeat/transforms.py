@@ -1,4 +1,4 @@
-"""timm's evaluation transforms, with the resize made cheaper where it can be exactly.
+"""timm's evaluation transforms, with the resize made cheaper where that keeps its pixels.
 
 timm's centre-crop evaluation transform resizes the whole image (shorter side to
 ``input_size / crop_pct``) and then cuts the centre out: a third of a 500x375 photo's resized
@@ -6,12 +6,14 @@ pixels are computed and thrown away. :class:`ResizeCenterCrop` asks Pillow to re
 the crop's source region (``Image.resize(box=...)``), one pass at a time in Pillow's own
 order, with the same filter, scale and pixel centres, so its output equals timm's up to
 rounding (bicubic: one value in ~5,000 off by one; bilinear: one in ~1,000; never more than
-two; tested over many shapes) for 25-40% less resizing time. Enlarging, padding and other
-resize modes keep timm's own steps.
+two; tested over many shapes) for about a third less time (each pass also skips the
+lines the other does not read). Enlarging, padding and other resize modes keep timm's own
+steps.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -38,6 +40,16 @@ def vertical_first(width: int, height: int, new_w: int, new_h: int) -> bool:
     """Whether Pillow's resize of a whole ``width`` x ``height`` image to ``new_w`` x
     ``new_h`` takes the vertical pass first."""
     return _PILLOW_13 and height - new_h > 0 and height - new_h > 2 * (width - new_w)
+
+
+def _lines_read(start: int, length: int, scale: float, size: int) -> tuple[int, int]:
+    """The source lines (rows or columns) a resampling pass reads for output lines
+    [start, start + length) at ``scale`` source lines per output line: Pillow's filter
+    window (at most 3 lines for Lanczos, times the scale when shrinking) and a margin, so
+    no window is cut where the whole image's is not."""
+    reach = 3 * max(scale, 1.0) + 2
+    return (max(0, math.floor(start * scale - reach)),
+            min(size, math.ceil((start + length) * scale + reach)))
 
 
 class ResizeCenterCrop:
@@ -67,17 +79,22 @@ class ResizeCenterCrop:
         top = round((new_h - crop_h) / 2.0)
         left = round((new_w - crop_w) / 2.0)
         sx, sy = width / new_w, height / new_h
-        # Each pass is asked for alone, in the order Pillow takes for the whole resize: the
-        # order decides the rounding between the passes, and a box can change Pillow's choice
-        across = (left * sx, 0, (left + crop_w) * sx, height)
-        down = (0, top * sy, crop_w, (top + crop_h) * sy)
+        # Each pass is asked for alone, in the order Pillow takes for the whole resize (the
+        # order decides the rounding between the passes, and a box can change Pillow's
+        # choice); the first pass runs only over the lines the second one reads.
         if not vertical_first(width, height, new_w, new_h):
-            return img.resize((crop_w, height), self.resample, box=across).resize(
-                (crop_w, crop_h), self.resample, box=down)
-        down = (0, top * sy, width, (top + crop_h) * sy)
-        across = (left * sx, 0, (left + crop_w) * sx, crop_h)
-        return img.resize((width, crop_h), self.resample, box=down).resize(
-            (crop_w, crop_h), self.resample, box=across)
+            r0, r1 = _lines_read(top, crop_h, sy, height)
+            rows = img if (r0, r1) == (0, height) else img.crop((0, r0, width, r1))
+            across = rows.resize((crop_w, r1 - r0), self.resample,
+                                 box=(left * sx, 0, (left + crop_w) * sx, r1 - r0))
+            return across.resize((crop_w, crop_h), self.resample,
+                                 box=(0, top * sy - r0, crop_w, (top + crop_h) * sy - r0))
+        c0, c1 = _lines_read(left, crop_w, sx, width)
+        cols = img if (c0, c1) == (0, width) else img.crop((c0, 0, c1, height))
+        down = cols.resize((c1 - c0, crop_h), self.resample,
+                           box=(0, top * sy, c1 - c0, (top + crop_h) * sy))
+        return down.resize((crop_w, crop_h), self.resample,
+                           box=(left * sx - c0, 0, (left + crop_w) * sx - c0, crop_h))
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}(size={self.size}, crop={self.crop}, "
