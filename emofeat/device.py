@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import logging
 import platform
 from collections.abc import Callable
@@ -76,9 +77,9 @@ def resolve_batch_size(batch_size: int | None, device: torch.device) -> int:
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
 _MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit
 _TRIM_THRESHOLD = 512 << 20
-_kept: bool | None = None
 
 
+@functools.cache
 def keep_freed_memory() -> bool:
     """Let glibc keep freed memory for reuse (mmap only above 32 MiB, no heap trimming below
     512 MiB), once per process; False where the C library is not glibc.
@@ -88,12 +89,10 @@ def keep_freed_memory() -> bool:
     fault in at every batch. Keeping them made forward passes at batch 4-16 up to 1.8x
     faster on the 2-core machine (benchmarks/README.md); the process keeps its high-water
     mark for the rest of its life."""
-    global _kept
-    if _kept is None:
-        _kept = False
-        if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
-            libc = ctypes.CDLL(None)
-            _kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
-                         and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
-        log.debug("glibc keeps freed memory for CPU forward passes: %s", _kept)
-    return _kept
+    kept = False
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        libc = ctypes.CDLL(None)
+        kept = bool(libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+                    and libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD))
+    log.debug("glibc keeps freed memory for CPU forward passes: %s", kept)
+    return kept
