@@ -32,6 +32,44 @@ def is_image_name(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden(path)
 
 
+#: What the first bytes of each image format read by content are (Pillow decodes by
+#: content too, so a ``.jpg`` holding a PNG reads as the PNG it is).
+_MAGIC: tuple[tuple[str, bytes], ...] = (
+    ("JPEG", b"\xff\xd8\xff"), ("PNG", b"\x89PNG\r\n\x1a\n"), ("GIF", b"GIF87a"),
+    ("GIF", b"GIF89a"), ("TIFF", b"II*\x00"), ("TIFF", b"MM\x00*"),
+)
+#: The sizes of a BMP's second header (BITMAPCOREHEADER ... BITMAPV5HEADER).
+_BMP_HEADERS = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
+
+def sniff_format(path: Path) -> str | None:
+    """The image format a file's first bytes say (JPEG, PNG, GIF, TIFF, BMP, WEBP), or None
+    (not an image, or unreadable)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    for name, magic in _MAGIC:
+        if head.startswith(magic):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    if head[:2] == b"BM" and len(head) >= 18 and int.from_bytes(head[14:18], "little") \
+            in _BMP_HEADERS:
+        return "BMP"
+    return None
+
+
+def is_image_file(path: Path) -> bool:
+    """An image by its ending, or (any other ending, or none) by its first bytes; never a
+    hidden file. A file with an image ending is not opened here: what it holds is told when
+    it is decoded (an image ending on a text file fails there, recorded in failed.csv)."""
+    if is_hidden(path):
+        return False
+    return path.suffix.lower() in IMAGE_EXTENSIONS or sniff_format(path) is not None
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """Convert any Pillow mode to RGB; alpha is composited onto white, 16-bit is rescaled."""
     if img.mode == "RGB":

@@ -22,6 +22,7 @@ from emofeat.csvrows import write_row
 from emofeat.datasets.manifest import Manifest
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_bytes
+from emofeat.textfiles import read_text
 
 SPLIT_NAMES: tuple[str, ...] = ("train", "val", "test")
 DEFAULT_FRACTIONS: tuple[float, float, float] = (0.80, 0.05, 0.15)
@@ -163,18 +164,17 @@ def read_split(path: str | Path, manifest: Manifest | None = None) -> Split:
     path = Path(path)
     if not path.is_file():
         raise EmofeatError(f"split file {path} does not exist")
-    with open(path, newline="", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header != ["id", "split"]:
-            raise EmofeatError(f"{path} is not a splits.csv (header must be 'id,split')")
-        assignment: dict[str, str] = {}
-        for line, row in enumerate(reader, start=2):
-            if len(row) != 2 or row[1] not in SPLIT_NAMES:
-                raise EmofeatError(f"{path}:{line}: expected id,{'|'.join(SPLIT_NAMES)}")
-            if row[0] in assignment:
-                raise EmofeatError(f"{path}:{line}: id '{row[0]}' appears twice")
-            assignment[row[0]] = row[1]
+    rows = iter(read_text(path).csv_rows())  # any line ending, a BOM (a spreadsheet saved it)
+    header = [h.strip().lower() for h in next(rows, [])]
+    if header != ["id", "split"]:
+        raise EmofeatError(f"{path} is not a splits.csv (header must be 'id,split')")
+    assignment: dict[str, str] = {}
+    for line, row in enumerate(rows, start=2):
+        if len(row) != 2 or row[1].strip() not in SPLIT_NAMES:
+            raise EmofeatError(f"{path}:{line}: expected id,{'|'.join(SPLIT_NAMES)}")
+        if row[0] in assignment:
+            raise EmofeatError(f"{path}:{line}: id '{row[0]}' appears twice")
+        assignment[row[0]] = row[1].strip()
     split = Split(assignment)
     if manifest is not None:
         check_split_matches(split, manifest.ids, source=str(path))

@@ -12,15 +12,17 @@ Malformed annotation files raise :class:`EmofeatError` with ``file:line:`` in th
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from emofeat import textfiles
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
-from emofeat.images import is_image_name
 
 LISTED_MISSING = "listed but missing"
 UNLISTED = "present but not listed"
@@ -70,19 +72,24 @@ def annotation_and_images(root: Path, annotation: str, images: str = "images"
 
 
 def read_text(path: Path) -> str:
-    """A text annotation file: UTF-8 (with or without BOM), else Windows-1252 (old releases)."""
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
+    """A text annotation file, decoded by :func:`emofeat.textfiles.read_text` (BOMs, legacy
+    encodings); line endings as in the file."""
+    return textfiles.read_text(path).text
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """(line number, line without its ending) for the non-blank lines of a text file."""
-    for number, line in enumerate(read_text(path).splitlines(), start=1):
-        if line.strip():
-            yield number, line
+    """(line number, line without its ending) for the non-blank lines of a text file (LF,
+    CRLF or CR line endings)."""
+    return textfiles.read_text(path).numbered_lines()
+
+
+def csv_rows(path: Path, **options: Any) -> list[list[str]]:
+    """The rows of a CSV annotation file (any line ending and encoding); a malformed file is
+    an error naming it."""
+    try:
+        return textfiles.read_text(path).csv_rows(**options)
+    except csv.Error as exc:
+        raise EmofeatError(f"{path}: malformed CSV ({exc})") from None
 
 
 def image_id(raw: str, where: str, prefix: str = "") -> str:
@@ -155,22 +162,14 @@ def json_list_with_lines(path: Path) -> list[tuple[int, Any]]:
     return entries
 
 
-def _visible(path: Path, root: Path) -> bool:
-    return not any(part.startswith(".") for part in path.relative_to(root).parts)
-
-
 def image_ids_under(root: Path, folder: Path, recursive: bool = True) -> set[str]:
     """Ids (relative to ``root``) of the visible image files in ``folder``."""
-    if not folder.is_dir():
-        return set()
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    return {
-        p.relative_to(root).as_posix()
-        for p in found
-        if is_image_name(p) and p.is_file() and _visible(p, root)
-    }
+    return DiskNames(root, folder, recursive).ids
 
 
-def count_unlisted(present: Iterable[str], listed: Iterable[str]) -> int:
-    """How many images found on disk no annotation file names."""
-    return len(set(present) - set(listed))
+def missing_reason(names: DiskNames, key: str) -> str | None:
+    """Why a listed id has no image in ``names`` (None: it has one): missing, or a file
+    that is not an image."""
+    if key in names.names:
+        return None
+    return NOT_IMAGE if (names.root / key).is_file() else LISTED_MISSING

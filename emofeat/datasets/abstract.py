@@ -15,22 +15,20 @@ are images nobody voted for. Extra columns: ``votes`` (the total) and ``share_<e
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from pathlib import Path
 
 from emofeat.datasets._common import (
-    LISTED_MISSING,
     UNLISTED,
     child_file,
+    csv_rows,
     image_id,
-    image_ids_under,
+    missing_reason,
     parse_count,
-    read_text,
     refuse_min_agree,
 )
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
 from emofeat.taxonomy import EMOTIONS, normalise_label
 
@@ -73,11 +71,7 @@ class AbstractReader:
         truth = child_file(root, GROUND_TRUTH)
         if truth is None:
             raise EmofeatError(f"{root} is not the Abstract release: no {GROUND_TRUTH}")
-        try:
-            table = list(csv.reader(io.StringIO(read_text(truth)), quotechar="'",
-                                    skipinitialspace=True))
-        except csv.Error as exc:
-            raise EmofeatError(f"{truth}: malformed CSV ({exc})") from None
+        table = csv_rows(truth, quotechar="'", skipinitialspace=True)
         numbered = [(n, r) for n, r in enumerate(table, start=1) if any(c.strip() for c in r)]
         if not numbered:
             raise EmofeatError(f"{truth}:1: empty file (expected a header line)")
@@ -88,6 +82,7 @@ class AbstractReader:
         }
         listed: dict[str, int] = {}
         dropped: Counter[str] = Counter()
+        names = DiskNames(root, root, recursive=False)
         for number, record in numbered[1:]:
             where = f"{truth}:{number}"
             if len(record) != 1 + len(emotions):
@@ -96,6 +91,7 @@ class AbstractReader:
                     f"found {len(record)} cells"
                 )
             key = image_id(_cell(record[0]), where)
+            key = names.find(key) or key
             if key in listed:
                 raise EmofeatError(f"{where}: {key} is listed twice (also on line {listed[key]})")
             listed[key] = number
@@ -103,8 +99,8 @@ class AbstractReader:
                      for e, v in zip(emotions, record[1:], strict=True)}
             total, top = sum(votes.values()), max(votes.values())
             winners = [e for e, v in votes.items() if v == top]
-            if not (root / key).is_file():
-                dropped[LISTED_MISSING] += 1
+            if (reason := missing_reason(names, key)) is not None:
+                dropped[reason] += 1
             elif total == 0:
                 dropped[NO_VOTES] += 1
             elif len(winners) > 1:
@@ -114,7 +110,8 @@ class AbstractReader:
                 columns["votes"].append(total)
                 for emotion in EMOTIONS:
                     columns[f"share_{emotion}"].append(votes[emotion] / total)
-        unlisted = len(image_ids_under(root, root, recursive=False) - set(listed))
+        unlisted = len(names.ids - set(listed))
         if unlisted:
             dropped[UNLISTED] = unlisted
-        return Manifest.from_rows(root, "abstract", rows, extra=columns, dropped=dropped)
+        return Manifest.from_rows(root, "abstract", rows, extra=columns, dropped=dropped,
+                                  files=names.files(listed))

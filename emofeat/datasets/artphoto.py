@@ -14,7 +14,8 @@ from pathlib import Path
 
 from emofeat.datasets._common import NOT_IMAGE, refuse_min_agree
 from emofeat.datasets.manifest import Manifest
-from emofeat.images import is_image_name
+from emofeat.datasets.names import escape_id
+from emofeat.images import is_image_file
 from emofeat.taxonomy import EMOTIONS, normalise_label
 
 NO_PREFIX = "no emotion prefix in the file name"
@@ -23,7 +24,7 @@ _PREFIX = re.compile(r"^([A-Za-z]+)[_\-\s]")
 
 def emotion_prefix(file_name: str) -> str | None:
     """The Mikels emotion a file name starts with (``sad_3.jpg`` -> sadness), else None."""
-    match = _PREFIX.match(file_name)
+    match = _PREFIX.match(file_name.strip())
     if match is None:
         return None
     emotion = normalise_label(match.group(1)).lower()
@@ -36,7 +37,7 @@ def _visible_files(root: Path) -> list[Path]:
 
 def _has_image_folder(root: Path) -> bool:
     return any(
-        is_image_name(p)
+        is_image_file(p)
         for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")
         for p in d.iterdir() if p.is_file()
     )
@@ -53,7 +54,7 @@ class ArtPhotoReader:
         sub-folder of images (so a ``root/<label>/`` tree never matches)."""
         if not root.is_dir():
             return False
-        images = [p for p in _visible_files(root) if is_image_name(p)]
+        images = [p for p in _visible_files(root) if is_image_file(p)]
         if not images or _has_image_folder(root):
             return False
         labelled = sum(emotion_prefix(p.name) is not None for p in images)
@@ -63,14 +64,16 @@ class ArtPhotoReader:
     def read(root: Path, min_agree: int | None = None) -> Manifest:
         refuse_min_agree("artphoto", min_agree)
         rows: list[tuple[str, str]] = []
+        files: dict[str, str] = {}
         dropped: Counter[str] = Counter()
         for path in _visible_files(root):
-            if not is_image_name(path):
+            if not is_image_file(path):
                 dropped[NOT_IMAGE] += 1
                 continue
             emotion = emotion_prefix(path.name)
             if emotion is None:
                 dropped[NO_PREFIX] += 1
             else:
-                rows.append((path.name, emotion))
-        return Manifest.from_rows(root, "artphoto", rows, dropped=dropped)
+                rows.append((escape_id(path.name), emotion))
+                files[rows[-1][0]] = path.name
+        return Manifest.from_rows(root, "artphoto", rows, dropped=dropped, files=files)

@@ -8,9 +8,11 @@ from collections import Counter
 from pathlib import Path, PurePosixPath
 
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
-from emofeat.images import is_image_name
+from emofeat.images import is_image_file
 from emofeat.taxonomy import normalise_label
+from emofeat.textfiles import read_text
 
 REQUIRED = ("path", "label")
 #: Agreement is "K of 5 annotators agree" in FI and Twitter I.
@@ -23,17 +25,34 @@ def check_min_agree(min_agree: int | None) -> None:
 
 
 def _read_rows(csv_path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The header (stripped, lower case) and rows of a CSV in any line ending and encoding
+    :mod:`emofeat.textfiles` reads."""
     try:
-        with open(csv_path, newline="", encoding="utf-8-sig") as fh:
-            reader = csv.DictReader(fh)
-            header = [h.strip().lower() for h in (reader.fieldnames or [])]
-            reader.fieldnames = header
-            rows = list(reader)
-    except UnicodeDecodeError:
-        raise EmofeatError(f"{csv_path} is not a UTF-8 text CSV") from None
+        reader = read_text(csv_path).csv_reader()
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+        reader.fieldnames = header
+        rows = list(reader)
     except csv.Error as exc:
         raise EmofeatError(f"{csv_path}: malformed CSV ({exc})") from None
     return header, rows
+
+
+class _LazyNames:
+    """The images below the CSV's folder, scanned only when a listed name is not there as
+    written (to find it by a loose key: trailing spaces, case, Unicode normalisation)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.names: DiskNames | None = None
+
+    def find(self, image_id: str) -> tuple[str, str]:
+        """(id, name on disk) of a listed path (itself, where nothing matches)."""
+        if (self.root / image_id).is_file():
+            return image_id, image_id
+        if self.names is None:
+            self.names = DiskNames(self.root, self.root)
+        found = self.names.find(image_id)
+        return (found, self.names.names[found]) if found is not None else (image_id, image_id)
 
 
 def _parse_agree(value: str, csv_path: Path, line: int) -> int:
@@ -97,25 +116,29 @@ class CsvReader:
         agree_col: list[int] = []
         dropped: Counter[str] = Counter()
         first_line: dict[str, int] = {}
+        names = _LazyNames(root)
+        files: dict[str, str] = {}
         for line, rec in enumerate(raw, start=2):
             rel, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
             if not rel or not label:
                 raise EmofeatError(f"{csv_path}:{line}: empty path or label")
             image_id = _image_id(rel, f"{csv_path}:{line}", allow_outside_root)
+            image_id, on_disk = names.find(image_id)
             if image_id in first_line:
                 raise EmofeatError(f"{csv_path}:{line}: '{image_id}' is listed twice (first "
                                    f"on line {first_line[image_id]})")
             first_line[image_id] = line
             agree = _parse_agree(rec["agree"], csv_path, line) if has_agree else None
-            if not is_image_name(Path(image_id)):
-                dropped["not an image file"] += 1
-            elif min_agree is not None and agree is not None and agree < min_agree:
+            if min_agree is not None and agree is not None and agree < min_agree:
                 dropped[f"agree < {min_agree}"] += 1
-            elif not (root / image_id).is_file():
+            elif not (root / on_disk).is_file():
                 dropped["file not found"] += 1
+            elif not is_image_file(root / on_disk):
+                dropped["not an image file"] += 1
             else:
                 rows.append((image_id, normalise_label(label)))
+                files[image_id] = on_disk
                 if agree is not None:
                     agree_col.append(agree)
         extra = {"agree": agree_col} if has_agree else {}
-        return Manifest.from_rows(root, "csv", rows, extra=extra, dropped=dropped)
+        return Manifest.from_rows(root, "csv", rows, extra=extra, dropped=dropped, files=files)

@@ -24,16 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from emofeat.datasets._common import (
-    LISTED_MISSING,
     UNLISTED,
     child_file,
     image_id,
-    image_ids_under,
     json_list_with_lines,
     load_json,
+    missing_reason,
     refuse_min_agree,
 )
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
 from emofeat.taxonomy import normalise_label
 
@@ -78,6 +78,20 @@ def _annotation(path: Path, label: str) -> dict[str, Any] | None:
     return data
 
 
+class _Folders:
+    """The images of each top-level folder a split list names, scanned when first named."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.scanned: dict[str, DiskNames] = {}
+
+    def of(self, key: str) -> DiskNames:
+        top = key.split("/", 1)[0] if "/" in key else ""
+        if top not in self.scanned:
+            self.scanned[top] = DiskNames(self.root, self.root / top, recursive=bool(top))
+        return self.scanned[top]
+
+
 class EmoSetReader:
     """EmoSet-118K: split lists + per-image attribute annotations; its own split is kept."""
 
@@ -102,6 +116,8 @@ class EmoSetReader:
         columns: dict[str, list[Any]] = {"split": [], **{a: [] for a in ATTRIBUTES}}
         seen: dict[str, str] = {}
         dropped: Counter[str] = Counter()
+        folders = _Folders(root)
+        files: dict[str, str] = {}
         no_annotation = 0
         for split in SPLIT_FILES:
             list_path = child_file(root, f"{split}.json")
@@ -120,12 +136,15 @@ class EmoSetReader:
                         f"{where}: label '{label}' is not in {info_path.name}'s emotion table"
                     )
                 key = image_id(image_path, where)
+                names = folders.of(key)
+                key = names.find(key) or key
                 if key in seen:
                     raise EmofeatError(f"{where}: {key} is listed twice (also at {seen[key]})")
                 seen[key] = where
-                if not (root / key).is_file():
-                    dropped[LISTED_MISSING] += 1
+                if (reason := missing_reason(names, key)) is not None:
+                    dropped[reason] += 1
                     continue
+                files.update(names.files([key]))
                 annotation = _annotation(root / image_id(annotation_path, where), label)
                 if annotation is None:
                     no_annotation += 1
@@ -134,14 +153,15 @@ class EmoSetReader:
                 columns["split"].append(split)
                 for attribute in ATTRIBUTES:
                     columns[attribute].append(_attribute_text(annotation.get(attribute)))
-        folders = {k.split("/", 1)[0] for k in seen if "/" in k}
         present: set[str] = set()
-        for folder in sorted(folders):
-            present |= image_ids_under(root, root / folder)
+        for top, names in folders.scanned.items():
+            if top:
+                present |= names.ids
         unlisted = len(present - set(seen))
         if unlisted:
             dropped[UNLISTED] = unlisted
         if no_annotation:
             log.warning("%s: %d images have no annotation file; their attributes are empty",
                         root, no_annotation)
-        return Manifest.from_rows(root, "emoset", rows, extra=columns, dropped=dropped)
+        return Manifest.from_rows(root, "emoset", rows, extra=columns, dropped=dropped,
+                                  files=files)

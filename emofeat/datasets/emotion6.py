@@ -18,16 +18,16 @@ from collections import Counter
 from pathlib import Path
 
 from emofeat.datasets._common import (
-    LISTED_MISSING,
     UNLISTED,
     annotation_and_images,
     image_id,
-    image_ids_under,
+    missing_reason,
     numbered_lines,
     parse_float,
     refuse_min_agree,
 )
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
 
 #: Emotion6's own classes: Ekman's six basic emotions, the image folder names.
@@ -75,6 +75,7 @@ class Emotion6Reader:
         }
         listed: dict[str, int] = {}
         dropped: Counter[str] = Counter()
+        names = DiskNames(root, images)
         lines = list(numbered_lines(truth))
         if not lines:
             raise EmofeatError(f"{truth}:1: empty file (expected a header line)")
@@ -95,7 +96,8 @@ class Emotion6Reader:
             if rel.lower().startswith(f"{IMAGES}/"):
                 rel = rel[len(IMAGES) + 1:]
             key = image_id(rel, where, prefix)
-            keyword = rel.split("/", 1)[0].lower() if "/" in rel else ""
+            key = names.find(key) or key
+            keyword = rel.split("/", 1)[0].strip().lower() if "/" in rel else ""
             if keyword not in EMOTION6_CLASSES:
                 raise EmofeatError(
                     f"{where}: '{fields[0]}' is not in a class folder "
@@ -106,13 +108,14 @@ class Emotion6Reader:
             listed[key] = number
             values = [parse_float(v, where, name) for v, name in
                       zip(fields[1:], ("valence", "arousal", *PROBABILITIES), strict=True)]
-            if not (root / key).is_file():
-                dropped[LISTED_MISSING] += 1
+            if (reason := missing_reason(names, key)) is not None:
+                dropped[reason] += 1
                 continue
             rows.append((key, keyword))
             for column, value in zip(columns.values(), values, strict=True):
                 column.append(value)
-        unlisted = len(image_ids_under(root, images) - set(listed))
+        unlisted = len(names.ids - set(listed))
         if unlisted:
             dropped[UNLISTED] = unlisted
-        return Manifest.from_rows(root, "emotion6", rows, extra=columns, dropped=dropped)
+        return Manifest.from_rows(root, "emotion6", rows, extra=columns, dropped=dropped,
+                                  files=names.files(listed))

@@ -6,8 +6,9 @@ from collections import Counter
 from pathlib import Path
 
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import escape_id
 from emofeat.errors import EmofeatError
-from emofeat.images import is_image_name
+from emofeat.images import is_image_file
 from emofeat.paths import is_hidden
 from emofeat.taxonomy import normalise_label
 
@@ -19,11 +20,13 @@ def _label_dirs(root: Path) -> list[Path]:
 
 
 def read_folder_tree(root: Path, fmt: str) -> Manifest:
-    """One class per sub-folder; images anywhere below it. Hidden entries are skipped."""
+    """One class per sub-folder; images anywhere below it (by ending or by content). Hidden
+    entries are skipped; names that are not valid UTF-8 get escaped ids (emofeat.datasets.names)."""
     rows: list[tuple[str, str]] = []
+    files: dict[str, str] = {}
     dropped: Counter[str] = Counter()
     for label_dir in _label_dirs(root):
-        label = normalise_label(label_dir.name)
+        label = escape_id(normalise_label(label_dir.name))
         for path in sorted(label_dir.rglob("*")):
             if is_hidden(path, root):
                 continue
@@ -33,11 +36,13 @@ def read_folder_tree(root: Path, fmt: str) -> Manifest:
                 elif not path.is_dir():
                     dropped["not a regular file (device, pipe or socket)"] += 1
                 continue
-            if not is_image_name(path):
+            if not is_image_file(path):
                 dropped["not an image file"] += 1
                 continue
-            rows.append((path.relative_to(root).as_posix(), label))
-    return Manifest.from_rows(root, fmt, rows, dropped=dropped)
+            rel = path.relative_to(root).as_posix()
+            rows.append((escape_id(rel), label))
+            files[rows[-1][0]] = rel
+    return Manifest.from_rows(root, fmt, rows, dropped=dropped, files=files)
 
 
 class FolderReader:
@@ -48,7 +53,7 @@ class FolderReader:
     @staticmethod
     def detect(root: Path) -> bool:
         return root.is_dir() and any(
-            is_image_name(p) for d in _label_dirs(root) for p in d.iterdir() if p.is_file()
+            is_image_file(p) for d in _label_dirs(root) for p in d.iterdir() if p.is_file()
         )
 
     @staticmethod

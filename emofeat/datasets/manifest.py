@@ -18,6 +18,8 @@ class Manifest:
     ``ids`` are paths relative to ``root`` (POSIX separators), the stable key in splits,
     stores and runs. ``extra`` holds optional per-row columns (``agree``, ``split``, ...).
     ``dropped`` counts rows the reader left out, by reason, so nothing disappears silently.
+    ``files`` names the file on disk of the ids that are not their file's name (names that
+    are not valid UTF-8, see :mod:`emofeat.datasets.names`).
     """
 
     root: Path
@@ -26,6 +28,7 @@ class Manifest:
     labels: tuple[str, ...]
     extra: Mapping[str, tuple] = field(default_factory=dict)
     dropped: Mapping[str, int] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.labels):
@@ -47,8 +50,10 @@ class Manifest:
         rows: Sequence[tuple[str, str]],
         extra: Mapping[str, Sequence] | None = None,
         dropped: Mapping[str, int] | None = None,
+        files: Mapping[str, str] | None = None,
     ) -> Manifest:
-        """Build a manifest from unsorted (id, label) rows and aligned extra columns."""
+        """Build a manifest from unsorted (id, label) rows and aligned extra columns;
+        ``files``: the names on disk of ids that differ from theirs."""
         order = sorted(range(len(rows)), key=lambda i: rows[i][0])
         extra = extra or {}
         return cls(
@@ -58,6 +63,7 @@ class Manifest:
             labels=tuple(rows[i][1] for i in order),
             extra={k: tuple(v[i] for i in order) for k, v in extra.items()},
             dropped=dict(dropped or {}),
+            files={k: v for k, v in (files or {}).items() if k != v},
         )
 
     def __len__(self) -> int:
@@ -65,10 +71,11 @@ class Manifest:
 
     @property
     def paths(self) -> list[Path]:
-        return [self.root / i for i in self.ids]
+        return [self.path(i) for i in self.ids]
 
     def path(self, image_id: str) -> Path:
-        return self.root / image_id
+        """The file of an id (its name on disk, which :attr:`files` gives where it differs)."""
+        return self.root / self.files.get(image_id, image_id)
 
     def counts(self) -> dict[str, int]:
         """Images per label, labels sorted."""

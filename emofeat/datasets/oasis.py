@@ -17,22 +17,20 @@ CSV has it, ``category`` (Person, Animal, Object, Scene).
 
 from __future__ import annotations
 
-import csv
-import io
 from collections import Counter
 from pathlib import Path
 
 from emofeat.datasets._common import (
-    LISTED_MISSING,
     UNLISTED,
     annotation_and_images,
+    csv_rows,
     image_id,
-    image_ids_under,
+    missing_reason,
     parse_float,
-    read_text,
     refuse_min_agree,
 )
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames, loose_key
 from emofeat.errors import EmofeatError
 
 RATINGS = "OASIS.csv"
@@ -43,11 +41,13 @@ NEUTRAL = "neutral rating"
 REQUIRED = ("theme", "valence_mean", "arousal_mean")
 
 
-def _image_index(root: Path, images: Path) -> dict[str, str]:
-    """Lower-case file stem -> id, for themes whose image is not ``<Theme>.jpg`` exactly."""
+def _stem_index(names: DiskNames) -> dict[str, str]:
+    """Loose file stem -> id, for themes whose image is not ``<Theme>.jpg`` (another ending,
+    a space before it)."""
     index: dict[str, str] = {}
-    for key in sorted(image_ids_under(root, images, recursive=False)):
-        index.setdefault(Path(key).stem.lower(), key)
+    for key in sorted(names.ids):
+        if "/" not in key.split("/", 1)[1]:
+            index.setdefault(loose_key(Path(names.names[key]).stem), key)
     return index
 
 
@@ -67,10 +67,7 @@ class OasisReader:
         if parts is None:
             raise EmofeatError(f"{root} is not the OASIS release: needs {RATINGS} and {IMAGES}/")
         ratings, images = parts
-        try:
-            table = list(csv.reader(io.StringIO(read_text(ratings))))
-        except csv.Error as exc:
-            raise EmofeatError(f"{ratings}: malformed CSV ({exc})") from None
+        table = csv_rows(ratings)
         if not table:
             raise EmofeatError(f"{ratings}:1: empty file (expected a header line)")
         header = [h.strip().strip('"').lower() for h in table[0]]
@@ -80,7 +77,8 @@ class OasisReader:
                 f"{ratings}:1: lacks column(s) {', '.join(missing)}; found {','.join(header)}"
             )
         col = {name: header.index(name) for name in (*REQUIRED, "category") if name in header}
-        index = _image_index(root, images)
+        names = DiskNames(root, images)
+        index = _stem_index(names)
         rows: list[tuple[str, str]] = []
         columns: dict[str, list[float | str]] = {"valence_score": [], "arousal_score": []}
         if "category" in col:
@@ -99,13 +97,12 @@ class OasisReader:
             valence = parse_float(record[col["valence_mean"]], where, "Valence_mean")
             arousal = parse_float(record[col["arousal_mean"]], where, "Arousal_mean")
             key = image_id(f"{theme}.jpg", where, images.name)
-            if not (root / key).is_file():
-                key = index.get(theme.lower(), key)
+            key = names.find(key) or index.get(loose_key(theme), key)
             if key in listed:
                 raise EmofeatError(f"{where}: {key} is listed twice (also on line {listed[key]})")
             listed[key] = number
-            if not (root / key).is_file():
-                dropped[LISTED_MISSING] += 1
+            if (reason := missing_reason(names, key)) is not None:
+                dropped[reason] += 1
             elif valence == VALENCE_MIDPOINT:
                 dropped[NEUTRAL] += 1
             else:
@@ -114,7 +111,8 @@ class OasisReader:
                 columns["arousal_score"].append(arousal)
                 if "category" in col:
                     columns["category"].append(record[col["category"]].strip())
-        unlisted = len(image_ids_under(root, images) - set(listed))
+        unlisted = len(names.ids - set(listed))
         if unlisted:
             dropped[UNLISTED] = unlisted
-        return Manifest.from_rows(root, "oasis", rows, extra=columns, dropped=dropped)
+        return Manifest.from_rows(root, "oasis", rows, extra=columns, dropped=dropped,
+                                  files=names.files(listed))

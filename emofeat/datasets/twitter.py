@@ -22,15 +22,15 @@ from collections import Counter
 from pathlib import Path
 
 from emofeat.datasets._common import (
-    LISTED_MISSING,
     UNLISTED,
     child_dir,
     child_file,
     image_id,
-    image_ids_under,
+    missing_reason,
     numbered_lines,
 )
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,8 @@ AGREE_FILES: dict[int, str] = {
 LABELS: dict[str, str] = {"1": "positive", "0": "negative"}
 
 
-def _read_agree_file(path: Path, prefix: str) -> dict[str, tuple[str, int]]:
+def _read_agree_file(path: Path, prefix: str, names: DiskNames
+                     ) -> dict[str, tuple[str, int]]:
     """image id -> (label, line) for one agreement file."""
     entries: dict[str, tuple[str, int]] = {}
     for number, line in numbered_lines(path):
@@ -54,6 +55,7 @@ def _read_agree_file(path: Path, prefix: str) -> dict[str, tuple[str, int]]:
         if len(parts) != 2 or parts[1] not in LABELS:
             raise EmofeatError(f"{where}: expected '<image name> <label>' with label 1 or 0")
         key = image_id(parts[0], where, prefix)
+        key = names.find(key) or key
         if key in entries:
             raise EmofeatError(f"{where}: {key} is listed twice (also on line "
                                f"{entries[key][1]})")
@@ -98,6 +100,7 @@ class TwitterReader:
             raise EmofeatError(f"{truth} has no {AGREE_FILES[level]} (agreement {level})")
         labels: dict[str, str] = {}
         agree: dict[str, int] = {}
+        names = DiskNames(root, images)
         for k, path in sorted(files.items()):
             if path is None:
                 log.warning("%s: no %s; agreement %d cannot be told apart", truth,
@@ -105,7 +108,7 @@ class TwitterReader:
                 continue
             lower = files.get(k - 1)
             outside = 0
-            for key, (label, number) in _read_agree_file(path, images.name).items():
+            for key, (label, number) in _read_agree_file(path, images.name, names).items():
                 if labels.setdefault(key, label) != label:
                     raise EmofeatError(f"{path}:{number}: {key} is {label} here but "
                                        f"{labels[key]} in a lower-agreement file")
@@ -121,13 +124,13 @@ class TwitterReader:
         for key in sorted(labels):
             if agree[key] < level:
                 dropped[f"agree < {level}"] += 1
-            elif not (root / key).is_file():
-                dropped[LISTED_MISSING] += 1
+            elif (reason := missing_reason(names, key)) is not None:
+                dropped[reason] += 1
             else:
                 rows.append((key, labels[key]))
                 agree_col.append(agree[key])
-        unlisted = len(image_ids_under(root, images) - set(labels))
+        unlisted = len(names.ids - set(labels))
         if unlisted:
             dropped[UNLISTED] = unlisted
         return Manifest.from_rows(root, "twitter1", rows, extra={"agree": agree_col},
-                                  dropped=dropped)
+                                  dropped=dropped, files=names.files(labels))

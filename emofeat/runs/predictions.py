@@ -81,8 +81,9 @@ def write_predictions(path: Path, preds: Predictions | RatingPredictions) -> Non
         writer = csv.writer(fh, lineterminator="\n")
         if isinstance(preds, RatingPredictions):  # repr: the shortest text that reads back
             writer.writerow(["id", "split", "y_true", "y_pred"])  # to the same float
-            writer.writerows([image_id, preds.splits[i], repr(float(preds.y_true[i])),
-                              repr(float(preds.y_pred[i]))] for i, image_id in enumerate(preds.ids))
+            for i, image_id in enumerate(preds.ids):
+                write_row(fh, writer, [image_id, preds.splits[i], repr(float(preds.y_true[i])),
+                                       repr(float(preds.y_pred[i]))])
             return
         writer.writerow(["id", "split", "y_true", "y_pred", *(f"score_{c}" for c in preds.classes)])
         for i, image_id in enumerate(preds.ids):

@@ -26,6 +26,7 @@ import h5py
 import numpy as np
 
 from emofeat.atomic import replacing, write_text
+from emofeat.csvrows import write_row
 from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.hashing import sha256_file
 from emofeat.splits import Split, write_split
@@ -149,7 +150,8 @@ class StoreWriter:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
         writer.writerow(["id", "reason"])
-        writer.writerows(failed)
+        for row in failed:
+            write_row(buf, writer, row)
         write_text(self.path / FAILED_FILE, buf.getvalue())
         STORE_JSON.write(self.path / META_FILE, self.record)
 

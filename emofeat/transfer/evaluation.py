@@ -157,7 +157,7 @@ def _from_images(run: Run, target: Target, rows: list[int], batch_size: int,
 
     if target.root is None:
         raise EmofeatError("the target has no image folder")
-    paths = [target.root / target.ids[r] for r in rows]
+    paths = [target.root / target.files.get(target.ids[r], target.ids[r]) for r in rows]
     classes, predicted = predict_images(run.path, paths, batch_size=batch_size, device=device)
     kept, y_pred, scores, failed = [], [], [], []
     for row, p in zip(rows, predicted, strict=True):

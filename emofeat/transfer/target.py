@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -31,6 +32,7 @@ class Target:
     split: Split | None  # None: none known (every image is evaluated)
     store: Store | None = None  # features come from here; None: from the images
     root: Path | None = None  # the images' folder (a data set given as such)
+    files: Mapping[str, str] = field(default_factory=dict)  # ids not their name on disk
 
 
 def _store_target(path: Path, splits_file: str | Path | None) -> Target:
@@ -62,7 +64,8 @@ def _data_target(path: Path, splits_file: str | Path | None, fmt: str,
                      splits_sha256=split.sha256 if split else None,
                      root=str(manifest.root.resolve()))
     return Target(ref, list(manifest.ids), list(manifest.labels),
-                  rating_table(manifest).get(VALENCE_RATING), split, root=manifest.root)
+                  rating_table(manifest).get(VALENCE_RATING), split, root=manifest.root,
+                  files=manifest.files)
 
 
 def open_target(data: str | Path, splits_file: str | Path | None = None, fmt: str = "auto",
