@@ -110,8 +110,9 @@ def show_cmd(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead."),
 ) -> None:
-    """Show the detected format, the images per class and split, the rating columns with
-    their ranges (rating regression tasks), other annotations, and what was left out.
+    """Show the detected format, the images per class and split, the tasks the data serves,
+    the rating columns with their ranges (rating regression tasks), other annotations, and
+    what was left out.
 
     Example: emofeat data show ./Emotion6 --json
     """
@@ -138,6 +139,7 @@ def _show_tables(data: Path, info: dict[str, Any]) -> None:
     table.add_row("all", str(info["n_images"]), *(str(info["split_counts"][s])
                                                   for s in split_names), style="bold")
     out.print(table)
+    out.print(f"tasks: {', '.join(info['tasks'])}")
     out.print(f"split: {info['split_source']}")
     if info["ratings"]:
         ratings = Table(title="numeric columns")

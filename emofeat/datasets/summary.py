@@ -9,6 +9,7 @@ from numbers import Real
 from typing import TYPE_CHECKING, Any
 
 from emofeat.datasets.manifest import Manifest
+from emofeat.datasets.tasks import served_tasks
 
 if TYPE_CHECKING:
     from emofeat.splits import Split
@@ -31,10 +32,10 @@ def _rating_stats(column: tuple) -> dict[str, float | int]:
 
 
 def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Format, images per label, per split (a given split, else the release's own ``split``
-    column, else none), numeric columns (ratings, vote shares, agreement) with n/min/max/mean,
-    text columns (EmoSet's attributes) with how many rows have a value and how many distinct
-    values, and what the reader left out, by reason.
+    """Format, images per label, the tasks the data set serves, per split (a given split,
+    else the release's own ``split`` column, else none), numeric columns (ratings, vote
+    shares, agreement) with n/min/max/mean, text columns (EmoSet's attributes) with how many
+    rows have a value and how many distinct values, and what the reader left out, by reason.
     """
     assignment: Mapping[str, str] | None
     if split is not None:
@@ -51,6 +52,7 @@ def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None)
         "n_images": len(manifest),
         "n_classes": len(manifest.classes),
         "counts": manifest.counts(),
+        "tasks": served_tasks(manifest),
         "split_source": source,
     }
     if assignment is not None:

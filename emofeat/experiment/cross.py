@@ -23,6 +23,7 @@ from emofeat import splits as splits_mod
 from emofeat.classical import select_layers
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
+from emofeat.datasets.tasks import task_support
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.experiment.runner import Experiment, _note, extract_store
 from emofeat.experiment.schema import CrossTarget
@@ -60,10 +61,19 @@ def _target_data(exp: Experiment, t: CrossTarget) -> tuple[Path, Manifest]:
     return path, load_manifest(path, t.format, t.min_agree, t.allow_outside_root)
 
 
-def _target(exp: Experiment, t: CrossTarget, tasks: Sequence[str]) -> Domain:
-    """A target's data, split and stores (and runs fitted on it), made or resumed."""
+def load_targets(exp: Experiment) -> dict[str, tuple[Path, Manifest]]:
+    """Every [cross] target's data (as the config names it) and manifest, read before the
+    first step (a synthetic target is generated into OUT/cross/<name>/data first)."""
+    return {t.name: _target_data(exp, t) for t in exp.config.cross.targets}
+
+
+def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],
+            tasks: Sequence[str]) -> Domain:
+    """A target's data, split and stores (and runs fitted on it), made or resumed; the
+    tasks it cannot serve are not fitted on it (warned about before the first step)."""
     folder = exp.out / "cross" / t.name
-    data, manifest = _target_data(exp, t)
+    data, manifest = loaded
+    tasks = [task for task in tasks if task_support(manifest, task).served]
     s = exp.config.split
     split = splits_mod.make_split(manifest, splits_mod.parse_fractions(s.fractions), s.seed)
     splits_mod.write_split(split, folder / "splits.csv")
@@ -126,14 +136,17 @@ def _evaluate_on(exp: Experiment, run_dir: Path, source: Domain, target: Domain
     return out
 
 
-def run_cross(exp: Experiment, manifest: Manifest, runs: Sequence[Path]) -> list[Path]:
-    """Make every [cross] target, then evaluate each data set's runs on every other one;
-    returns the evaluation folders (the report's cross-dataset matrices)."""
+def run_cross(exp: Experiment, manifest: Manifest, runs: Sequence[Path],
+              targets: dict[str, tuple[Path, Manifest]] | None = None) -> list[Path]:
+    """Make every [cross] target (``targets``: their data as :func:`load_targets` read it),
+    then evaluate each data set's runs on every other one; returns the evaluation folders
+    (the report's cross-dataset matrices)."""
     if not exp.config.cross.targets:
         return []
+    loaded = targets if targets is not None else load_targets(exp)
     tasks = [t for t in exp.tasks if t not in SCORE_TASKS]
     domains = [_main(exp, manifest, runs),
-               *(_target(exp, t, tasks) for t in exp.config.cross.targets)]
+               *(_target(exp, t, loaded[t.name], tasks) for t in exp.config.cross.targets)]
     evaluations = []
     for source in domains:
         for target in domains:

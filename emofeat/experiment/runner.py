@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -13,6 +13,7 @@ from emofeat.baselines import extract_colour, majority_run
 from emofeat.classical import select_class_tasks, select_layers, select_tasks
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
+from emofeat.datasets.tasks import resolve_tasks, task_support
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.experiment.repeats import (
@@ -24,7 +25,6 @@ from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_con
 from emofeat.extract import extract
 from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
-from emofeat.ratings import rating_columns
 from emofeat.report import compare
 from emofeat.report.collect import find_runs
 from emofeat.resampling import seed_folders
@@ -41,16 +41,21 @@ Say = Callable[[str], None]
 
 @dataclass(frozen=True)
 class Experiment:
-    """A checked config, the folder its relative paths start from, and the output folder."""
+    """A checked config, the folder its relative paths start from, the output folder, and
+    (once the data is read, :func:`check_tasks`) the tasks of each step."""
 
     config: ExperimentConfig
     base: Path
     out: Path
     say: Say
+    fit_tasks: tuple[str, ...] | None = None  # [fit], baselines and [cross] models
+    finetune_tasks: tuple[str, ...] = ()
 
     @property
     def tasks(self) -> list[str]:
-        return select_tasks(self.config.fit.tasks)
+        if self.fit_tasks is None:
+            return select_tasks(self.config.fit.tasks)
+        return list(self.fit_tasks)
 
 
 def run_experiment(config_path: str | Path, out: str | Path | None = None,
@@ -62,9 +67,12 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     again (with a warning naming what differs), and the report holds the runs this config
     names, not others an earlier config left in OUT/runs.
     """
+    from emofeat.experiment.cross import load_targets
+
     exp = open_experiment(config_path, out, announce, sets, data)
     manifest = load_data(exp)
-    check_ratings(exp, manifest)
+    targets = load_targets(exp)
+    exp = check_tasks(exp, manifest, {name: m for name, (_, m) in targets.items()})
     repeated = repeated_splits(exp.config.split, manifest)
     split = write_split(exp, manifest, repeated[0] if repeated else None)
     units = split_units(exp.out, exp.config.split, split, repeated)
@@ -75,7 +83,7 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     runs += run_finetune(exp, manifest, units)
     from emofeat.experiment.cross import run_cross
 
-    return run_compare(exp, [*runs, *run_cross(exp, manifest, runs)])
+    return run_compare(exp, [*runs, *run_cross(exp, manifest, runs, targets)])
 
 
 def open_experiment(config_path: str | Path, out: str | Path | None = None,
@@ -99,14 +107,25 @@ def load_data(exp: Experiment) -> Manifest:
     return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root)
 
 
-def check_ratings(exp: Experiment, manifest: Manifest) -> None:
-    """Rating tasks need the data set's ratings: refused before anything is extracted."""
-    missing = [t for t in exp.tasks if t in SCORE_TASKS and t not in rating_columns(manifest)]
-    if missing:
-        have = ", ".join(rating_columns(manifest)) or "none"
-        raise EmofeatError(f"[fit] tasks {', '.join(missing)} need ratings; the "
-                           f"{manifest.format} data set has {have} (Emotion6 and OASIS have "
-                           "valence_score and arousal_score)")
+def check_tasks(exp: Experiment, manifest: Manifest,
+                targets: Mapping[str, Manifest] | None = None) -> Experiment:
+    """Every task of every step checked against the data before the first step runs: a task
+    the data cannot serve stops the run naming the step; ``all`` becomes the tasks the data
+    serves (:func:`~emofeat.datasets.tasks.default_tasks`). A ``[cross]`` target that cannot
+    serve a task is warned about now; the task is not fitted on it (its runs are still
+    evaluated wherever the label mapping table maps them)."""
+    c = exp.config
+    fit = resolve_tasks(c.fit.tasks, manifest, "[fit] tasks")
+    finetune = select_class_tasks(resolve_tasks(c.finetune.tasks, manifest,
+                                                 "[finetune] tasks")) \
+        if c.finetune.enabled else []
+    for name, target in (targets or {}).items() if c.cross.models else ():
+        for task in fit:
+            support = task_support(target, task)
+            if task not in SCORE_TASKS and not support.served:
+                log.warning("[cross] target %s: task %s is not fitted on it (%s)", name, task,
+                            support.why)
+    return replace(exp, fit_tasks=tuple(fit), finetune_tasks=tuple(finetune))
 
 
 def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None) -> Split:
@@ -214,7 +233,7 @@ def run_finetune(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit]
         return []
     runs = []
     for unit in units:
-        for task in select_class_tasks(ft.tasks):
+        for task in exp.finetune_tasks:
             for run_dir, seed in seed_folders(unit.runs / f"finetune-{task}", ft.seeds):
                 config = ft.for_task(task, seed)
                 _finetune_one(exp, manifest, unit.split, run_dir, config)

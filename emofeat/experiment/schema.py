@@ -30,7 +30,6 @@ from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
 from emofeat.resampling import parse_seeds
 from emofeat.splits import DEFAULT_FRACTIONS, DEFAULT_SEED, parse_fractions
-from emofeat.taxonomy import ALL_TASKS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -86,7 +85,8 @@ class FitSection:
     regressors ridge, svr, lightgbm)."""
 
     models: list[str] = field(default_factory=lambda: ["logreg", "svm", "lightgbm"])
-    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
+    # all: valence and emotion8 where the data serves them, else label (datasets.tasks)
+    tasks: list[str] = field(default_factory=lambda: ["all"])
     layers: list[str] = field(default_factory=lambda: ["all"])
     jobs: int = -1
     class_weight: str = "balanced"
@@ -101,7 +101,7 @@ class FinetuneSection(FinetuneConfig):
     """Every FinetuneConfig setting (same defaults), for each of ``tasks``."""
 
     enabled: bool = True
-    tasks: list[str] = field(default_factory=lambda: list(ALL_TASKS))
+    tasks: list[str] = field(default_factory=lambda: ["all"])  # as [fit]'s
     seeds: list[int] | None = None  # one run per seed (OUT/runs/.../seed-<s>/), not seed
 
     def for_task(self, task: str, seed: int | None = None) -> FinetuneConfig:
