@@ -97,6 +97,14 @@ def allow_outside_root_option() -> Any:
                              "paths or ..); refused by default.")
 
 
+def label_from_option() -> Any:
+    """``--label-from``, for every command that reads DATA."""
+    return typer.Option(None, "--label-from", metavar="RULE",
+                        help="Where a release offers several labels, which to use: Emotion6 "
+                             "'folder' (its keyword folders, the default) or 'ratings' (the "
+                             "emotion rated most probable; ties dropped).")
+
+
 def names(text: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``; None or empty -> []."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else []

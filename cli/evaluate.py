@@ -10,7 +10,7 @@ import typer
 from emofeat.datasets import FORMATS
 from emofeat.device import DEVICES
 
-from .common import allow_outside_root_option, out
+from .common import allow_outside_root_option, label_from_option, out
 
 
 def evaluate_cmd(
@@ -28,6 +28,7 @@ def evaluate_cmd(
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
+    label_from: str | None = label_from_option(),
     batch_size: int = typer.Option(32, min=1, help="Images per batch (a data set target)."),
     device: str = typer.Option("auto", help=f"{', '.join(DEVICES)}."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a complete evaluation."),
@@ -41,7 +42,8 @@ def evaluate_cmd(
 
     record = evaluate(run_dir, data, out_dir, split=split, splits_file=splits, fmt=fmt,
                       min_agree=min_agree, allow_outside_root=allow_outside_root,
-                      batch_size=batch_size, device=device, overwrite=overwrite)
+                      label_from=label_from, batch_size=batch_size, device=device,
+                      overwrite=overwrite)
     scores = json.loads((out_dir / "metrics.json").read_text())[split]
     out.print(f"{record.task} run trained on {record.source.name}, evaluated on "
               f"{record.target.name} ({split}, {record.n} images): balanced acc "

@@ -15,7 +15,14 @@ from emofeat.extract_config import DTYPES, ExtractConfig
 from emofeat.pooling import POOLINGS
 from emofeat.splits import read_split
 
-from .common import allow_outside_root_option, names, out, print_json, progress_bar
+from .common import (
+    allow_outside_root_option,
+    label_from_option,
+    names,
+    out,
+    print_json,
+    progress_bar,
+)
 
 WEIGHTS_HELP = (f"{', '.join(WEIGHT_CHOICES)} (pretrained: bundled if the backbone has them, "
                 "else the hub), or a .pth/.safetensors file.")
@@ -58,6 +65,7 @@ def extract_cmd(
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
+    label_from: str | None = label_from_option(),
     shard_size: int = typer.Option(DEFAULTS.shard_size, help="Images per HDF5 shard."),
     seed: int = typer.Option(DEFAULTS.seed, help="Seed of --weights random."),
     splits: Path | None = typer.Option(None, help="A splits.csv to use; default: a new seeded "
@@ -86,7 +94,7 @@ def extract_cmd(
                            strict=strict, overwrite=overwrite, seed=seed,
                            memory_format=memory_format, compile=compile_model)
     config.check()
-    manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
+    manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = read_split(splits, manifest) if splits else None
     with process_group(device, distributed) as ranks:
         bar = progress_bar(f"extract {backbone}") if ranks.is_main else nullcontext(None)

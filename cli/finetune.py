@@ -15,7 +15,7 @@ from emofeat.resampling import requested_seeds, seed_folders
 from emofeat.splits import choose_split
 from emofeat.taxonomy import TASK_NAMES
 
-from .common import allow_outside_root_option, out, progress_bar
+from .common import allow_outside_root_option, label_from_option, out, progress_bar
 from .features import WEIGHTS_HELP
 
 DEFAULTS = FinetuneConfig()
@@ -29,6 +29,7 @@ def finetune_cmd(
     min_agree: int | None = typer.Option(None, "--min-agree", metavar="K",
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
+    label_from: str | None = label_from_option(),
     splits: Path | None = typer.Option(None, help="A splits.csv to use."),
     splits_from: Path | None = typer.Option(None, metavar="STORE",
                                             help="Use this feature store's split."),
@@ -77,7 +78,7 @@ def finetune_cmd(
         label_smoothing=label_smoothing, color_jitter=color_jitter, freeze_until=freeze_until,
         patience=patience, seed=seed, device=device, precision=precision, workers=workers)
     config.check()
-    manifest = load_manifest(data, fmt, min_agree, allow_outside_root)
+    manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = choose_split(manifest, splits, splits_from)
 
     def epoch_line(record: dict[str, Any]) -> None:

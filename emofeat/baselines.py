@@ -20,6 +20,7 @@ import torch
 from PIL import Image
 
 from emofeat.datasets import Manifest
+from emofeat.datasets.labels import label_rule_of
 from emofeat.device import resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.extract import ExtractConfig, dataset_meta, fill_store
@@ -126,8 +127,10 @@ def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Pa
         scores=np.tile(prior, (len(order), 1)), classes=task.classes)
     record = MajorityRun(
         model_summary=f"always '{task.classes[majority]}' (most frequent in train)",
-        task=task.name, splits_sha256=split.sha256, manifest_sha256=manifest.sha256,
-        dataset_format=manifest.format, n={s: int(np.sum(in_split == s)) for s in SPLIT_NAMES})
+        task=task.name, splits_sha256=split.sha256, split_groups=split.group_info,
+        manifest_sha256=manifest.sha256,
+        dataset_format=manifest.format, label_from=label_rule_of(manifest),
+        n={s: int(np.sum(in_split == s)) for s in SPLIT_NAMES})
     return finish_run(run_dir, record, preds, in_sample=("train",))
 
 
@@ -158,7 +161,8 @@ def mean_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
     record = MajorityRun(
         model="mean", model_summary=f"always {mean:.3f} (the mean rating of train+val)",
         task=task_name, hyperparameters={"mean": round(mean, 6), **honest},
-        splits_sha256=split.sha256, manifest_sha256=manifest.sha256,
-        dataset_format=manifest.format, score_kind="rating",
+        splits_sha256=split.sha256, split_groups=split.group_info, manifest_sha256=manifest.sha256,
+        dataset_format=manifest.format, label_from=label_rule_of(manifest),
+        score_kind="rating",
         n={s: int(np.sum((in_split == s) & rated)) for s in SPLIT_NAMES})
     return finish_run(run_dir, record, preds, in_sample=("train", "val"))

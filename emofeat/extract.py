@@ -73,16 +73,19 @@ def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
                  min_agree: int | None) -> dict[str, Any]:
     """store.json fields every store has, whatever computes its features (``ratings`` only
     where the data set has rating columns)."""
+    from emofeat.datasets.labels import label_rule_of
     from emofeat.store import FORMAT_VERSION, STORE_FORMAT
 
     ratings = ratings_info(manifest)
+    rule = label_rule_of(manifest)
     return {
         "format": STORE_FORMAT,
         "format_version": FORMAT_VERSION,
         "status": "incomplete",
         "shard_size": shard_size,
         "dataset": {"format": manifest.format, "n_images": len(manifest),
-                    "manifest_sha256": manifest.sha256, "min_agree": min_agree},
+                    "manifest_sha256": manifest.sha256, "min_agree": min_agree,
+                    **({"label_from": rule} if rule else {})},
         "dataset_root": str(manifest.root.resolve()),
         "splits_sha256": split.sha256,
         **({"ratings": ratings} if ratings else {}),

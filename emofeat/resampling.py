@@ -14,11 +14,14 @@ or with several training seeds, are aggregated by ``compare`` (:mod:`emofeat.rep
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
-from collections import defaultdict
+import warnings
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -29,27 +32,31 @@ from emofeat.splits import (
     DEFAULT_SEED,
     Split,
     _allocate,
+    _no_release_split,
+    group_holdout,
     make_split,
     parse_fractions,
     write_split,
 )
 
+log = logging.getLogger(__name__)
+
 #: File names of the split files :func:`write_splits` writes: fold-1.csv, repeat-1.csv, ...
 PREFIX = {"folds": "fold", "repeats": "repeat"}
 
 
-def _no_release_split(manifest: Manifest, what: str) -> None:
-    if "split" in manifest.extra:
-        raise EmofeatError(f"the {manifest.format} release has its own split; {what} are "
-                           "made only for data sets without one")
-
-
 def make_folds(manifest: Manifest, k: int, seed: int = DEFAULT_SEED,
-               val_fraction: float = DEFAULT_FRACTIONS[1]) -> list[Split]:
+               val_fraction: float = DEFAULT_FRACTIONS[1], groups: Sequence[str] | None = None,
+               group_by: str | None = None) -> list[Split]:
     """``k`` stratified, seeded folds: fold i's test is the i-th part, val carved from the
     rest per class (``val_fraction`` of each class, at least one where a class has 3 or
     more images), the rest train. The same manifest and seed give the same folds whatever
-    order the images were listed in."""
+    order the images were listed in.
+
+    With ``groups`` (one per manifest row, named ``group_by``) every group stays in one
+    split of each fold: ``StratifiedGroupKFold`` cuts the test parts, and with as many
+    folds as groups each group is one fold's test (leave-one-group-out, e.g. OASIS's four
+    categories); val is whole groups of the rest."""
     from sklearn.model_selection import StratifiedKFold
 
     _no_release_split(manifest, "folds")
@@ -57,6 +64,8 @@ def make_folds(manifest: Manifest, k: int, seed: int = DEFAULT_SEED,
         raise EmofeatError(f"folds must be at least 2, got {k}")
     if not 0 <= val_fraction < 1:
         raise EmofeatError(f"the val fraction must be in [0, 1), got {val_fraction:g}")
+    if groups is not None:
+        return _group_folds(manifest, k, seed, val_fraction, groups, group_by or "group")
     order = np.argsort(np.asarray(manifest.ids, dtype=object), kind="stable")
     ids = [manifest.ids[i] for i in order]
     labels = np.asarray([manifest.labels[i] for i in order], dtype=object)
@@ -83,14 +92,52 @@ def make_folds(manifest: Manifest, k: int, seed: int = DEFAULT_SEED,
     return folds
 
 
+def _group_folds(manifest: Manifest, k: int, seed: int, val_fraction: float,
+                 groups: Sequence[str], group_by: str) -> list[Split]:
+    from sklearn.model_selection import GroupKFold, LeaveOneGroupOut, StratifiedGroupKFold
+
+    labels = np.asarray(manifest.labels, dtype=object)
+    group_arr = np.asarray(list(groups), dtype=object)
+    n_groups = len(set(groups))
+    if n_groups < k:
+        raise EmofeatError(f"{k} folds grouped by {group_by} need at least {k} groups; the "
+                           f"data set has {n_groups}")
+    cv: Any
+    if k == n_groups:
+        cv = LeaveOneGroupOut()
+    elif max(Counter(manifest.labels).values()) < k:
+        log.warning("grouped folds: every class has fewer than %d images; groups are "
+                    "dealt into folds without stratifying by label", k)
+        cv = GroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    else:
+        cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "the least populated class has only n members"
+        warnings.filterwarnings("ignore", message="The least populated class",
+                                category=UserWarning)
+        parts = list(cv.split(np.zeros(len(labels)), labels, group_arr))
+    folds = []
+    for i, (rest, test) in enumerate(parts):
+        held = val_fraction / (1 - len(test) / len(labels)) if val_fraction else 0.0
+        val = group_holdout(labels, group_arr, rest, min(held, 0.5), seed + 1 + i) \
+            if held and len(set(group_arr[rest].tolist())) >= 2 else rest[:0]
+        part = np.full(len(labels), "train", dtype=object)
+        part[test], part[val] = "test", "val"
+        folds.append(Split(dict(zip(manifest.ids, part.tolist(), strict=True)),
+                           dict(zip(manifest.ids, groups, strict=True)), group_by))
+    return folds
+
+
 def make_repeats(manifest: Manifest, r: int, seed: int = DEFAULT_SEED,
-                 fractions: Sequence[float] = DEFAULT_FRACTIONS) -> list[Split]:
-    """``r`` stratified random train/val/test splits, seeded ``seed``, ``seed + 1``, ..."""
+                 fractions: Sequence[float] = DEFAULT_FRACTIONS,
+                 groups: Sequence[str] | None = None, group_by: str | None = None
+                 ) -> list[Split]:
+    """``r`` stratified random train/val/test splits, seeded ``seed``, ``seed + 1``, ...
+    (with ``groups``: grouped, see :func:`~emofeat.splits.make_group_split`)."""
     _no_release_split(manifest, "repeats")
     if r < 2:
         raise EmofeatError(f"repeats must be at least 2, got {r}")
     fractions = parse_fractions(fractions)
-    return [make_split(manifest, fractions, seed + i) for i in range(r)]
+    return [make_split(manifest, fractions, seed + i, groups, group_by) for i in range(r)]
 
 
 def split_names(kind: str, n: int) -> list[str]:

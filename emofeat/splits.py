@@ -10,10 +10,12 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import warnings
 from collections import Counter, defaultdict
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,9 +35,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Split:
-    """Which split every image id belongs to, and the SHA-256 of its ``splits.csv`` bytes."""
+    """Which split every image id belongs to, and the SHA-256 of its ``splits.csv`` bytes.
+
+    A grouped split (``group_by``: the column or ``duplicates``) keeps every image's group
+    in ``groups`` and in a third column of splits.csv named after ``group_by``; no group is
+    in two splits. Ungrouped splits have two columns, as always.
+    """
 
     assignment: Mapping[str, str]
+    groups: Mapping[str, str] | None = None
+    group_by: str | None = None
 
     def ids(self, name: str) -> list[str]:
         """Ids of one split, sorted."""
@@ -54,12 +63,25 @@ class Split:
             counts[label][self.assignment[image_id]] += 1
         return counts
 
+    @property
+    def n_groups(self) -> int | None:
+        return None if self.groups is None else len(set(self.groups.values()))
+
+    @property
+    def group_info(self) -> dict[str, str | int] | None:
+        """``{"by": ..., "n_groups": ...}`` for a grouped split (run.json), else None."""
+        if self.groups is None:
+            return None
+        return {"by": str(self.group_by), "n_groups": len(set(self.groups.values()))}
+
     def to_csv_bytes(self) -> bytes:
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["id", "split"])
+        groups = self.groups
+        writer.writerow(["id", "split"] if groups is None else ["id", "split", self.group_by])
         for image_id in sorted(self.assignment):
-            write_row(buf, writer, [image_id, self.assignment[image_id]])
+            row = [image_id, self.assignment[image_id]]
+            write_row(buf, writer, row if groups is None else [*row, groups[image_id]])
         return buf.getvalue().encode("utf-8")
 
     @property
@@ -92,13 +114,20 @@ def make_split(
     manifest: Manifest,
     fractions: Sequence[float] = DEFAULT_FRACTIONS,
     seed: int = DEFAULT_SEED,
+    groups: Sequence[str] | None = None,
+    group_by: str | None = None,
 ) -> Split:
     """Stratify by label: each class is shuffled with the seed and cut train/val/test.
 
-    A manifest with its own ``split`` column (a release's official split) is used as-is,
-    see :func:`release_split`; which split was made is logged.
+    With ``groups`` (one per manifest row, named ``group_by``), whole groups are cut
+    instead (:func:`make_group_split`). A manifest with its own ``split`` column (a
+    release's official split) is used as-is, see :func:`release_split`; which split was
+    made is logged.
     """
     f_train, f_val, f_test = parse_fractions(fractions)
+    if groups is not None:
+        return make_group_split(manifest, groups, group_by or "group", (f_train, f_val, f_test),
+                                seed)
     release = release_split(manifest)
     if release is not None:
         log.info("split: the %s release's own (%s), sha256 %s", manifest.format,
@@ -124,6 +153,82 @@ def make_split(
             name = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
             assignment[members[idx]] = name
     return Split(assignment)
+
+
+def _no_release_split(manifest: Manifest, what: str) -> None:
+    if "split" in manifest.extra:
+        raise EmofeatError(f"the {manifest.format} release has its own split; {what} are "
+                           "made only for data sets without one")
+
+
+def group_holdout(labels: np.ndarray, groups: np.ndarray, rows: np.ndarray, fraction: float,
+                  seed: int) -> np.ndarray:
+    """The rows (a subset of ``rows``) of whole groups held out for about ``fraction`` of
+    them, each class's share kept as far as groups allow: the first fold of scikit-learn's
+    ``StratifiedGroupKFold`` with round(1 / fraction) folds (``GroupShuffleSplit``, with a
+    warning, where every class is smaller than that)."""
+    from sklearn.model_selection import GroupShuffleSplit, StratifiedGroupKFold
+
+    if fraction <= 0 or not len(rows):
+        return rows[:0]
+    n_groups = len(set(groups[rows].tolist()))
+    if n_groups < 2:
+        raise EmofeatError(f"a grouped split needs at least 2 groups, found {n_groups}")
+    k = min(max(2, round(1 / fraction)), n_groups)
+    y = labels[rows]
+    if max(Counter(y.tolist()).values()) < k:  # no class can be spread over k folds
+        log.warning("grouped split: every class has fewer than %d images; whole groups are "
+                    "held out at random, not stratified by label", k)
+        cv: Any = GroupShuffleSplit(n_splits=1, test_size=1 / k, random_state=seed)
+    else:
+        cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():  # "the least populated class has only n members"
+        warnings.filterwarnings("ignore", message="The least populated class",
+                                category=UserWarning)
+        _, held = next(cv.split(np.zeros(len(rows)), y, groups[rows]))
+    return rows[held]
+
+
+def make_group_split(manifest: Manifest, groups: Sequence[str], group_by: str,
+                     fractions: Sequence[float] = DEFAULT_FRACTIONS,
+                     seed: int = DEFAULT_SEED) -> Split:
+    """A seeded train/val/test split that keeps every group in one split (test: about the
+    test fraction of the images, by whole groups, stratified by label as far as groups
+    allow; val likewise from the rest)."""
+    _no_release_split(manifest, "grouped splits")
+    f_train, f_val, f_test = parse_fractions(fractions)
+    if len(groups) != len(manifest):
+        raise ValueError("one group per manifest row")
+    labels = np.asarray(manifest.labels, dtype=object)
+    group_arr = np.asarray(list(groups), dtype=object)
+    everything = np.arange(len(manifest))
+    test = group_holdout(labels, group_arr, everything, f_test, seed)
+    rest = np.setdiff1d(everything, test)
+    val = group_holdout(labels, group_arr, rest, f_val / (f_train + f_val), seed + 1) \
+        if f_val > 0 else rest[:0]
+    part = np.full(len(manifest), "train", dtype=object)
+    part[test], part[val] = "test", "val"
+    log.info("split: seeded, stratified by label, grouped by %s (%d groups; seed %d)",
+             group_by, len(set(groups)), seed)
+    return Split(dict(zip(manifest.ids, part.tolist(), strict=True)),
+                 dict(zip(manifest.ids, groups, strict=True)), group_by)
+
+
+def split_groups(manifest: Manifest, by: str, cache_dir: Path | None = None) -> list[str]:
+    """Every image's group for ``--group-by BY``: a text column of the manifest (OASIS's
+    ``family``, ``category``; an empty value is a group of its own), or ``duplicates``
+    (exact and near copies found as ``data audit`` finds them; ``cache_dir``: an audit
+    folder whose hash cache to use)."""
+    if by == "duplicates":
+        from emofeat.audit import duplicate_groups
+
+        return duplicate_groups(manifest, cache_dir)
+    text = [name for name, column in manifest.extra.items() if name != "split"
+            and column and all(isinstance(v, str) for v in column)]
+    if by not in text:
+        raise EmofeatError(f"--group-by: the {manifest.format} data set has no column '{by}'; "
+                           f"valid: duplicates{''.join(', ' + t for t in text)}")
+    return [v or image_id for v, image_id in zip(manifest.extra[by], manifest.ids, strict=True)]
 
 
 def release_split(manifest: Manifest) -> Split | None:
@@ -165,20 +270,39 @@ def read_split(path: str | Path, manifest: Manifest | None = None) -> Split:
     if not path.is_file():
         raise EmofeatError(f"split file {path} does not exist")
     rows = iter(read_text(path).csv_rows())  # any line ending, a BOM (a spreadsheet saved it)
-    header = [h.strip().lower() for h in next(rows, [])]
-    if header != ["id", "split"]:
-        raise EmofeatError(f"{path} is not a splits.csv (header must be 'id,split')")
+    header = [h.strip() for h in next(rows, [])]
+    if [h.lower() for h in header[:2]] != ["id", "split"] or len(header) > 3 \
+            or (len(header) == 3 and not header[2]):
+        raise EmofeatError(f"{path} is not a splits.csv (header must be 'id,split' or "
+                           "'id,split,<group column>')")
     assignment: dict[str, str] = {}
+    groups: dict[str, str] | None = {} if len(header) == 3 else None
     for line, row in enumerate(rows, start=2):
-        if len(row) != 2 or row[1].strip() not in SPLIT_NAMES:
-            raise EmofeatError(f"{path}:{line}: expected id,{'|'.join(SPLIT_NAMES)}")
+        if len(row) != len(header) or row[1].strip() not in SPLIT_NAMES:
+            raise EmofeatError(f"{path}:{line}: expected "
+                               f"{','.join(['id', '|'.join(SPLIT_NAMES), *header[2:]])}")
         if row[0] in assignment:
             raise EmofeatError(f"{path}:{line}: id '{row[0]}' appears twice")
         assignment[row[0]] = row[1].strip()
-    split = Split(assignment)
+        if groups is not None:
+            groups[row[0]] = row[2]
+    split = Split(assignment, groups, header[2] if groups is not None else None)
+    if groups is not None:
+        check_groups_apart(split, str(path))
     if manifest is not None:
         check_split_matches(split, manifest.ids, source=str(path))
     return split
+
+
+def check_groups_apart(split: Split, source: str = "split") -> None:
+    """Refuse a grouped split that puts a group in two splits."""
+    assert split.groups is not None
+    where: dict[str, str] = {}
+    for image_id, group in split.groups.items():
+        part = split.assignment[image_id]
+        if where.setdefault(group, part) != part:
+            raise EmofeatError(f"{source}: group '{group}' ({split.group_by}) is in both "
+                               f"{where[group]} and {part}")
 
 
 def choose_split(manifest: Manifest, splits_file: str | Path | None = None,

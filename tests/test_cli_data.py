@@ -74,7 +74,8 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 
 def test_every_command_has_help_with_example() -> None:
     commands = _commands(typer.main.get_command(app))
-    assert len(commands) == 13 and ("data", "show") in commands and ("evaluate",) in commands
+    assert len(commands) == 14 and ("data", "show") in commands and ("evaluate",) in commands
+    assert ("data", "audit") in commands
     for command in commands:
         result = run(*command, "--help")
         assert result.exit_code == 0, command

@@ -251,7 +251,8 @@ def test_emotion6(releases: dict[str, Path]) -> None:
     assert m.extra["prob_neutral"] == (0.1, 0.1, 0.2, 0.1)
     assert list(m.extra) == ["valence_score", "arousal_score", "prob_anger", "prob_disgust",
                              "prob_fear", "prob_joy", "prob_sadness", "prob_surprise",
-                             "prob_neutral"]
+                             "prob_neutral", "label_folder", "label_ratings"]
+    assert m.extra["label_ratings"] == ("anger", "joy", "joy", "surprise")
     task = get_task("label", m.labels)
     assert task.classes == ("anger", "joy", "surprise")
     with pytest.raises(EmofeatError, match="joy"):

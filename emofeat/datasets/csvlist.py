@@ -1,4 +1,6 @@
-"""Reader for a CSV list: ``path,label[,agree]``, paths relative to the CSV file."""
+"""Reader for a CSV list: ``path,label[,agree]``, paths relative to the CSV file; optional
+columns ``split`` (a list's own train/val/test split) and the ratings ``valence_score`` and
+``arousal_score`` are kept (``data audit --drop`` writes them when the data set has them)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from emofeat.datasets.manifest import Manifest
 from emofeat.datasets.names import DiskNames
 from emofeat.errors import EmofeatError
 from emofeat.images import is_image_file
-from emofeat.taxonomy import normalise_label
+from emofeat.taxonomy import SCORE_TASKS, normalise_label
 from emofeat.textfiles import read_text
 
 REQUIRED = ("path", "label")
@@ -63,6 +65,15 @@ def _parse_agree(value: str, csv_path: Path, line: int) -> int:
     if not 0 <= agree <= MAX_AGREE:
         raise EmofeatError(f"{csv_path}:{line}: agree {agree} is outside 0-{MAX_AGREE}")
     return agree
+
+
+def _parse_rating(value: str, csv_path: Path, line: int, column: str) -> float:
+    if not value.strip():
+        return float("nan")
+    try:
+        return float(value)
+    except ValueError:
+        raise EmofeatError(f"{csv_path}:{line}: {column} '{value}' is not a number") from None
 
 
 def _outside_root(image_id: str) -> bool:
@@ -118,6 +129,8 @@ class CsvReader:
         first_line: dict[str, int] = {}
         names = _LazyNames(root)
         files: dict[str, str] = {}
+        kept = [c for c in ("split", *SCORE_TASKS) if c in header]
+        columns: dict[str, list[str | float]] = {c: [] for c in kept}
         for line, rec in enumerate(raw, start=2):
             rel, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()
             if not rel or not label:
@@ -140,5 +153,9 @@ class CsvReader:
                 files[image_id] = on_disk
                 if agree is not None:
                     agree_col.append(agree)
-        extra = {"agree": agree_col} if has_agree else {}
+                for c in kept:
+                    value = rec.get(c) or ""
+                    columns[c].append(value.strip().lower() if c == "split" else
+                                      _parse_rating(value, csv_path, line, c))
+        extra = {**({"agree": agree_col} if has_agree else {}), **columns}
         return Manifest.from_rows(root, "csv", rows, extra=extra, dropped=dropped, files=files)

@@ -8,8 +8,10 @@ Layout::
         anger, disgust, fear, joy, sadness, surprise, neutral
 
 The label is the folder keyword, one of Emotion6's own six classes (not mapped to Mikels'
-eight: use the ``label`` task). Extra columns: ``valence_score``, ``arousal_score`` and
-``prob_<emotion>`` for the seven probabilities (floats).
+eight: use the ``label`` task), or with ``--label-from ratings`` the emotion annotators rated
+most probable (seven classes with neutral; ties dropped; see :mod:`emofeat.datasets.labels`).
+Extra columns: ``valence_score``, ``arousal_score`` and ``prob_<emotion>`` for the seven
+probabilities (floats); ``label_folder`` and ``label_ratings`` (text, "" where tied).
 """
 
 from __future__ import annotations
@@ -43,6 +45,13 @@ def _fields(line: str) -> list[str]:
     return [f.strip() for f in (line.split("\t") if "\t" in line else line.split())]
 
 
+def rated_label(probabilities: list[float]) -> str:
+    """The emotion with the highest rated probability ("" when two share it)."""
+    top = max(probabilities)
+    winners = [p for p, v in zip(PROBABILITIES, probabilities, strict=True) if v == top]
+    return winners[0] if len(winners) == 1 else ""
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -73,6 +82,7 @@ class Emotion6Reader:
         columns: dict[str, list[float]] = {
             "valence_score": [], "arousal_score": [], **{f"prob_{p}": [] for p in PROBABILITIES}
         }
+        rules: dict[str, list[str]] = {"label_folder": [], "label_ratings": []}
         listed: dict[str, int] = {}
         dropped: Counter[str] = Counter()
         names = DiskNames(root, images)
@@ -112,10 +122,12 @@ class Emotion6Reader:
                 dropped[reason] += 1
                 continue
             rows.append((key, keyword))
+            rules["label_folder"].append(keyword)
+            rules["label_ratings"].append(rated_label(values[2:]))
             for column, value in zip(columns.values(), values, strict=True):
                 column.append(value)
         unlisted = len(names.ids - set(listed))
         if unlisted:
             dropped[UNLISTED] = unlisted
-        return Manifest.from_rows(root, "emotion6", rows, extra=columns, dropped=dropped,
-                                  files=names.files(listed))
+        return Manifest.from_rows(root, "emotion6", rows, extra={**columns, **rules},
+                                  dropped=dropped, files=names.files(listed))

@@ -19,7 +19,8 @@ class Manifest:
     stores and runs. ``extra`` holds optional per-row columns (``agree``, ``split``, ...).
     ``dropped`` counts rows the reader left out, by reason, so nothing disappears silently.
     ``files`` names the file on disk of the ids that are not their file's name (names that
-    are not valid UTF-8, see :mod:`emofeat.datasets.names`).
+    are not valid UTF-8, see :mod:`emofeat.datasets.names`). ``label_rule``: which of a
+    release's label rules gave ``labels``, where not its default.
     """
 
     root: Path
@@ -29,6 +30,9 @@ class Manifest:
     extra: Mapping[str, tuple] = field(default_factory=dict)
     dropped: Mapping[str, int] = field(default_factory=dict)
     files: Mapping[str, str] = field(default_factory=dict)
+    #: the label rule the labels follow where the release offers several and the default
+    #: was not used (:mod:`emofeat.datasets.labels`); part of the hash when set
+    label_rule: str | None = None
 
     def __post_init__(self) -> None:
         if len(self.ids) != len(self.labels):
@@ -88,6 +92,8 @@ class Manifest:
 
     @property
     def sha256(self) -> str:
-        """Hash of the (id, label) table: identical for the same images and labels."""
-        text = "".join(f"{i}\t{lab}\n" for i, lab in zip(self.ids, self.labels, strict=True))
+        """Hash of the (id, label) table and the label rule where one was chosen: identical
+        for the same images, labels and rule."""
+        text = f"label_rule\t{self.label_rule}\n" if self.label_rule else ""
+        text += "".join(f"{i}\t{lab}\n" for i, lab in zip(self.ids, self.labels, strict=True))
         return sha256_bytes(text.encode("utf-8"))

@@ -11,12 +11,14 @@ Layout::
 OASIS rates images on continuous scales and has no emotion categories, so the label is the
 binary valence by the scale midpoint :data:`VALENCE_MIDPOINT` (4.0): a mean above it is
 ``positive``, below it ``negative``; exactly 4.0 is dropped and counted (``neutral
-rating``). Extra columns ``valence_score``, ``arousal_score`` (the means, 1-7) and, where the
-CSV has it, ``category`` (Person, Animal, Object, Scene).
+rating``). Extra columns ``valence_score``, ``arousal_score`` (the means, 1-7), ``theme`` and
+``family`` (the theme without its number: "Dog 1" ... "Dog 6" are family "Dog", for grouped
+splits) and, where the CSV has it, ``category`` (Person, Animal, Object, Scene).
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -51,6 +53,12 @@ def _stem_index(names: DiskNames) -> dict[str, str]:
     return index
 
 
+def theme_family(theme: str) -> str:
+    """The family of photos a theme belongs to: ``"Dog 6"`` -> ``"Dog"`` (OASIS names the
+    photos of one subject ``<subject> <n>``); a theme without a number is its own family."""
+    return re.sub(r"\s*\d+$", "", theme).strip() or theme
+
+
 class OasisReader:
     """OASIS: ``OASIS.csv`` mean ratings + ``images/<Theme>.jpg``; label = binary valence."""
 
@@ -80,7 +88,8 @@ class OasisReader:
         names = DiskNames(root, images)
         index = _stem_index(names)
         rows: list[tuple[str, str]] = []
-        columns: dict[str, list[float | str]] = {"valence_score": [], "arousal_score": []}
+        columns: dict[str, list[float | str]] = {"valence_score": [], "arousal_score": [],
+                                                 "theme": [], "family": []}
         if "category" in col:
             columns["category"] = []
         listed: dict[str, int] = {}
@@ -109,6 +118,8 @@ class OasisReader:
                 rows.append((key, "positive" if valence > VALENCE_MIDPOINT else "negative"))
                 columns["valence_score"].append(valence)
                 columns["arousal_score"].append(arousal)
+                columns["theme"].append(theme)
+                columns["family"].append(theme_family(theme))
                 if "category" in col:
                     columns["category"].append(record[col["category"]].strip())
         unlisted = len(names.ids - set(listed))

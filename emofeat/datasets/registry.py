@@ -12,6 +12,7 @@ from emofeat.datasets.csvlist import CsvReader, check_min_agree
 from emofeat.datasets.emoset import EmoSetReader
 from emofeat.datasets.emotion6 import Emotion6Reader
 from emofeat.datasets.folder import DemoReader, FolderReader
+from emofeat.datasets.labels import apply_label_rule, check_label_from
 from emofeat.datasets.manifest import Manifest
 from emofeat.datasets.oasis import OasisReader
 from emofeat.datasets.twitter import TwitterReader
@@ -52,11 +53,12 @@ def detect_format(path: Path) -> str:
 
 
 def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = None,
-                  allow_outside_root: bool = False) -> Manifest:
+                  allow_outside_root: bool = False, label_from: str | None = None) -> Manifest:
     """Read a dataset into a Manifest. Raises :class:`EmofeatError` for anything unusable.
 
     ``allow_outside_root`` lets a CSV list name images outside its folder (absolute paths,
-    ``..``); the readers of published releases always refuse such paths.
+    ``..``); the readers of published releases always refuse such paths. ``label_from``
+    picks one of a release's label rules (:data:`LABEL_RULES`; None: its default).
     """
     path = Path(data)
     if fmt not in FORMATS:
@@ -65,12 +67,14 @@ def load_manifest(data: str | Path, fmt: str = "auto", min_agree: int | None = N
     if not path.exists():
         raise EmofeatError(f"{path} does not exist")
     name = detect_format(path) if fmt == "auto" else fmt
+    check_label_from(name, label_from)
     if name != "csv" and not path.is_dir():
         raise EmofeatError(f"{path} is not a directory (format '{name}')")
     if name == "csv":
         manifest = CsvReader.read(path, min_agree, allow_outside_root=allow_outside_root)
     else:
         manifest = READERS[name].read(path, min_agree=min_agree)
+    manifest = apply_label_rule(manifest, label_from)
     if not len(manifest):
         why = f" (dropped: {dict(manifest.dropped)})" if manifest.dropped else ""
         raise EmofeatError(f"no images found in {path}{why}")

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from numbers import Real
 from typing import TYPE_CHECKING, Any
 
+from emofeat.datasets.labels import label_agreement
 from emofeat.datasets.manifest import Manifest
 from emofeat.datasets.tasks import served_tasks
 
@@ -53,6 +54,7 @@ def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None)
         "n_classes": len(manifest.classes),
         "counts": manifest.counts(),
         "tasks": served_tasks(manifest),
+        **({"label_rules": rules} if (rules := label_agreement(manifest)) else {}),
         "split_source": source,
     }
     if assignment is not None:

@@ -23,6 +23,7 @@ from emofeat import splits as splits_mod
 from emofeat.classical import select_layers
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
+from emofeat.datasets.labels import check_label_from
 from emofeat.datasets.tasks import task_support
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.experiment.runner import Experiment, _note, extract_store
@@ -49,16 +50,19 @@ class Domain:
     runs: tuple[Path, ...]
     min_agree: int | None = None
     allow_outside_root: bool = False
+    label_from: str | None = None
 
 
 def _target_data(exp: Experiment, t: CrossTarget) -> tuple[Path, Manifest]:
     if t.demo:
+        check_label_from("demo", t.label_from)
         spec = DemoSpec(seed=t.demo_seed, per_class=t.demo_per_class, size=t.demo_size,
                         domain=t.demo_domain)
         path = make_demo(exp.out / "cross" / t.name / "data", spec)
         return path, load_manifest(path, "demo")
     path = exp.base / str(t.path)
-    return path, load_manifest(path, t.format, t.min_agree, t.allow_outside_root)
+    return path, load_manifest(path, t.format, t.min_agree, t.allow_outside_root,
+                               t.label_from)
 
 
 def load_targets(exp: Experiment) -> dict[str, tuple[Path, Manifest]]:
@@ -98,7 +102,7 @@ def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],
                         options=exp.config.fit.options(), on_done=_note(exp.say), nested=True,
                         changed="redo")
     return Domain(t.name, manifest, data, folder / "splits.csv", stores, folder / "runs",
-                  tuple(runs), t.min_agree, t.allow_outside_root)
+                  tuple(runs), t.min_agree, t.allow_outside_root, t.label_from)
 
 
 def _main(exp: Experiment, manifest: Manifest, runs: Sequence[Path]) -> Domain:
@@ -108,7 +112,7 @@ def _main(exp: Experiment, manifest: Manifest, runs: Sequence[Path]) -> Domain:
     d = exp.config.data
     data = out / "data" if d.demo else exp.base / str(d.path)
     return Domain("main", manifest, data, out / "splits.csv", stores, out / "runs", tuple(runs),
-                  d.min_agree, d.allow_outside_root)
+                  d.min_agree, d.allow_outside_root, d.label_from)
 
 
 def _evaluate_on(exp: Experiment, run_dir: Path, source: Domain, target: Domain
@@ -129,7 +133,7 @@ def _evaluate_on(exp: Experiment, run_dir: Path, source: Domain, target: Domain
         evaluate(run_dir, data, out, split=exp.config.cross.split,
                  splits_file=target.splits_file, fmt=target.manifest.format,
                  min_agree=target.min_agree, allow_outside_root=target.allow_outside_root,
-                 reuse=True)
+                 label_from=None if data != target.data else target.label_from, reuse=True)
     except UnmappableTask as exc:
         log.warning("%s is not evaluated on %s: %s", run_dir, target.key, exc)
         return None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from emofeat import splits as splits_mod
 from emofeat.datasets import Manifest
+from emofeat.errors import EmofeatError
 from emofeat.experiment.schema import SplitSection
 from emofeat.resampling import make_folds, make_repeats, split_names, write_splits
 from emofeat.splits import Split
@@ -30,14 +31,36 @@ class SplitUnit:
     label: str = ""  # fold-2, repeat-3; "" for the single split
 
 
-def repeated_splits(section: SplitSection, manifest: Manifest) -> list[Split] | None:
-    """The folds or repeats asked for, or None (a single split)."""
+def repeated_splits(section: SplitSection, manifest: Manifest,
+                    groups: list[str] | None = None) -> list[Split] | None:
+    """The folds or repeats asked for, or None (a single split); ``groups``: one per
+    image, for ``[split] group_by``."""
     fractions = splits_mod.parse_fractions(section.fractions)
     if section.folds is not None:
-        return make_folds(manifest, section.folds, section.seed, fractions[1])
+        return make_folds(manifest, section.folds, section.seed, fractions[1], groups,
+                          section.group_by)
     if section.repeats is not None:
-        return make_repeats(manifest, section.repeats, section.seed, fractions)
+        return make_repeats(manifest, section.repeats, section.seed, fractions, groups,
+                            section.group_by)
     return None
+
+
+def split_groups(out: Path, section: SplitSection, manifest: Manifest) -> list[str] | None:
+    """Every image's group for ``[split] group_by`` (None: ungrouped); ``duplicates`` are
+    found with the hash cache in OUT/audit/. Refused with a release's own split or a
+    split file."""
+    by = section.group_by
+    if by is None:
+        return None
+    if section.file:
+        raise EmofeatError("[split]: give file or group_by, not both (a split file's own "
+                           "group column says how it was grouped)")
+    if "split" in manifest.extra:
+        raise EmofeatError(f"[split] group_by: the {manifest.format} release has its own "
+                           "split; grouped splits are made only for data sets without one")
+    if by != "duplicates":
+        return splits_mod.split_groups(manifest, by)
+    return splits_mod.split_groups(manifest, by, out / "audit")
 
 
 def split_units(out: Path, section: SplitSection, first: Split,

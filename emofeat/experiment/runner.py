@@ -13,12 +13,14 @@ from emofeat.baselines import extract_colour, majority_run
 from emofeat.classical import select_class_tasks, select_layers, select_tasks
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
+from emofeat.datasets.labels import check_label_from
 from emofeat.datasets.tasks import resolve_tasks, task_support
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.experiment.repeats import (
     SplitUnit,
     repeated_splits,
+    split_groups,
     split_units,
 )
 from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
@@ -73,8 +75,9 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     manifest = load_data(exp)
     targets = load_targets(exp)
     exp = check_tasks(exp, manifest, {name: m for name, (_, m) in targets.items()})
-    repeated = repeated_splits(exp.config.split, manifest)
-    split = write_split(exp, manifest, repeated[0] if repeated else None)
+    groups = split_groups(exp.out, exp.config.split, manifest)  # a bad column: refused here
+    repeated = repeated_splits(exp.config.split, manifest, groups)
+    split = write_split(exp, manifest, repeated[0] if repeated else None, groups)
     units = split_units(exp.out, exp.config.split, split, repeated)
     runs: list[Path] = []
     for section in exp.config.extract:
@@ -102,9 +105,11 @@ def load_data(exp: Experiment) -> Manifest:
     """The dataset of [data]; the synthetic demo set is generated into OUT/data first."""
     d = exp.config.data
     if d.demo:
+        check_label_from("demo", d.label_from)
         spec = DemoSpec(seed=d.demo_seed, per_class=d.demo_per_class, size=d.demo_size)
         return load_manifest(make_demo(exp.out / "data", spec), "demo")
-    return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root)
+    return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root,
+                         d.label_from)
 
 
 def check_tasks(exp: Experiment, manifest: Manifest,
@@ -128,7 +133,8 @@ def check_tasks(exp: Experiment, manifest: Manifest,
     return replace(exp, fit_tasks=tuple(fit), finetune_tasks=tuple(finetune))
 
 
-def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None) -> Split:
+def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None,
+                groups: Sequence[str] | None = None) -> Split:
     """OUT/splits.csv, the one split every step uses (with folds or repeats: ``first``, the
     first of them, the stores' split); a different one already there stops the run (its
     runs could not be compared with new ones)."""
@@ -138,7 +144,8 @@ def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None)
     elif s.file:
         split = splits_mod.read_split(exp.base / s.file, manifest)
     else:
-        split = splits_mod.make_split(manifest, splits_mod.parse_fractions(s.fractions), s.seed)
+        split = splits_mod.make_split(manifest, splits_mod.parse_fractions(s.fractions), s.seed,
+                                      groups, s.group_by)
     path = exp.out / "splits.csv"
     if path.exists() and path.read_bytes() != split.to_csv_bytes():
         raise EmofeatError(f"{path} differs from this config's split; its runs cannot be "
@@ -148,6 +155,8 @@ def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None)
     if first is not None:
         source = f"{s.folds} folds" if s.folds else f"{s.repeats} repeats"
         source += f" (seed {s.seed}); the first"
+    if split.groups is not None:
+        source += f"; grouped by {s.group_by}, {split.n_groups} groups"
     exp.say(f"data: {len(manifest)} images ({manifest.format}); split {split.counts()} ({source})")
     return split
 

@@ -53,6 +53,7 @@ class DataSection:
     format: str = "auto"
     min_agree: int | None = None
     allow_outside_root: bool = False  # a CSV list may name images outside its folder
+    label_from: str | None = None  # a release's label rule (Emotion6: folder | ratings)
     demo: bool = False  # generate the synthetic demo set into OUT/data
     demo_per_class: int = DemoSpec.per_class
     demo_size: int = DemoSpec.size
@@ -66,6 +67,7 @@ class SplitSection:
     fractions: list[float] = field(default_factory=lambda: list(DEFAULT_FRACTIONS))
     folds: int | None = None  # K stratified folds (test one part, val as in fractions)
     repeats: int | None = None  # R seeded random splits (seeds seed, seed + 1, ...)
+    group_by: str | None = None  # a text column of the data, or "duplicates"
 
 
 @dataclass

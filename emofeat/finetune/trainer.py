@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader, SubsetRandomSampler, WeightedRandomSamp
 from emofeat.backbones import data_config, eval_transform
 from emofeat.classical.caveats import small_val_of
 from emofeat.datasets import Manifest
+from emofeat.datasets.labels import label_rule_of
 from emofeat.device import autocast_for, resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.finetune.config import CHECKPOINT, WEIGHTS, FinetuneConfig
@@ -215,8 +216,10 @@ def _run_record(trainer: _Trainer, settings: dict[str, Any], preds: Predictions,
         task=data.task.name,
         layer="finetuned" if not config.freeze_until else f"from {config.freeze_until}",
         splits_sha256=data.split.sha256,
+        split_groups=data.split.group_info,
         manifest_sha256=data.manifest.sha256,
         dataset_format=data.manifest.format,
+        label_from=label_rule_of(data.manifest),
         hyperparameters=settings,
         weights=trainer.parts.weights.to_dict(),
         data_config=trainer.cfg,

@@ -93,7 +93,8 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
     cross = cross_matrices(inputs, n_boot=n_boot, seed=seed,
                            known={r.run.path.resolve(): r.name for r in all_runs})
-    report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256, n_boot=n_boot,
+    report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256,
+                    split_groups=getattr(runs[0].record, "split_groups", None), n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
                     warnings=tuple(warnings), runs=tuple(_entry(r) for r in all_runs),
                     tasks=tasks, regression=ratings or None, cross=cross or None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from emofeat.records import OMIT_IF_NONE, RecordFile
 from emofeat.report.cross_model import CrossMatrix
@@ -170,6 +171,8 @@ class RunEntry:
 class Report:
     created: str
     splits_sha256: str
+    # a grouped split: {by, n_groups}; absent for ungrouped splits
+    split_groups: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     n_boot: int
     seed: int
     level: float

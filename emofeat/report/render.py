@@ -181,12 +181,21 @@ def _regression_note(report: Report, task: RegressionReport) -> str:
             "mean rating's.")
 
 
+def _split_words(report: Report) -> str:
+    words = f"split SHA-256 {report.splits_sha256[:16]}..."
+    if report.split_groups:
+        g = report.split_groups
+        words += (f", grouped by {g['by']} ({g['n_groups']} groups, none in two of "
+                  "train/val/test)")
+    return words
+
+
 def _intro(report: Report) -> str:
     if not report.tasks:  # rating tasks only
-        return (f"Runs: {len(report.runs)}; split SHA-256 {report.splits_sha256[:16]}...; "
+        return (f"Runs: {len(report.runs)}; {_split_words(report)}; "
                 f"seed {report.seed}. 'Best' runs are chosen by their val score, never by "
                 "test.")
-    return (f"Runs: {len(report.runs)}; split SHA-256 {report.splits_sha256[:16]}...; "
+    return (f"Runs: {len(report.runs)}; {_split_words(report)}; "
             f"95% intervals from {report.n_boot} bootstrap resamples of the test images "
             f"(seed {report.seed}). 'Best' runs are chosen by their val score, never by "
             "test. Gaps are in balanced accuracy on the same test images, with paired "

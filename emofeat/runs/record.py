@@ -50,6 +50,8 @@ class FeaturesRecord:
     weights: dict[str, Any]  # the backbone's WeightsInfo: requested, source, origin, ...
     manifest_sha256: str
     dataset_format: str
+    # the release's label rule where it has several (Emotion6: folder or ratings)
+    label_from: str | None = field(default=None, metadata=OMIT_IF_NONE)
     data_config: dict[str, Any]
     layers: tuple[StoredLayer, ...]
     layer_order: tuple[str, ...]  # concatenated in this order
@@ -81,6 +83,8 @@ class FeatureRun:
     layer: str  # "a" or "a+b" (concatenated)
     features: FeaturesRecord
     splits_sha256: str
+    # a grouped split: {by, n_groups} (no group in two splits)
+    split_groups: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     options: dict[str, Any]  # as used (PCA may have been lowered to fit the data)
     # the settings asked for, compared before the run is reused (absent in older runs)
     request: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
@@ -128,8 +132,12 @@ class FinetuneRun:
     task_kind: Literal["classification"] | None = field(default=None, metadata=OMIT_IF_NONE)
     layer: str  # "finetuned", or "from <module>" when earlier modules stayed frozen
     splits_sha256: str
+    # a grouped split: {by, n_groups} (no group in two splits)
+    split_groups: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     manifest_sha256: str
     dataset_format: str
+    # the release's label rule where it has several (Emotion6: folder or ratings)
+    label_from: str | None = field(default=None, metadata=OMIT_IF_NONE)
     hyperparameters: dict[str, Any]
     weights: dict[str, Any]  # the starting weights: requested, source, origin, ...
     data_config: dict[str, Any]
@@ -166,8 +174,12 @@ class MajorityRun:
     task_kind: TaskKind | None = field(default=None, metadata=OMIT_IF_NONE)
     layer: str = "-"
     splits_sha256: str
+    # a grouped split: {by, n_groups} (no group in two splits)
+    split_groups: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
     manifest_sha256: str
     dataset_format: str
+    # the release's label rule where it has several (Emotion6: folder or ratings)
+    label_from: str | None = field(default=None, metadata=OMIT_IF_NONE)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     n: dict[str, int]
     score_kind: str = "probability"

@@ -47,6 +47,8 @@ class DatasetInfo:
     n_images: int
     manifest_sha256: str
     min_agree: int | None
+    # the label rule, for releases with several (Emotion6: folder or ratings)
+    label_from: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True)

@@ -217,7 +217,8 @@ def _selected(target: Target, mapped: Mapped, split: str) -> list[int]:
 def evaluate(run_dir: str | Path, data: str | Path, out: str | Path, split: str = "all",
              splits_file: str | Path | None = None, fmt: str = "auto",
              min_agree: int | None = None, allow_outside_root: bool = False,
-             batch_size: int = 32, device: str = "auto", overwrite: bool = False,
+             label_from: str | None = None, batch_size: int = 32, device: str = "auto",
+             overwrite: bool = False,
              reuse: bool = False) -> EvaluationRecord:
     """Apply the run in ``run_dir`` to ``data`` (a feature store or a data set) and write
     ``out``: predictions.csv, metrics.json, then eval.json. ``split``: ``all`` images or
@@ -229,7 +230,7 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path, split: str 
     run = Run.open(run_dir)
     _check_run(run)
     target = open_target(data, splits_file, fmt, min_agree, allow_outside_root,
-                         need_split=split == "test")
+                         need_split=split == "test", label_from=label_from)
     via = "store" if target.store is not None else "images"
     if via == "store" and isinstance(run.record, FinetuneRun):
         raise EmofeatError(f"{run.path} is a fine-tuned run: it needs the target's images, "

@@ -74,6 +74,8 @@ TABLE: tuple[LabelMap, ...] = (
     LabelMap("emotion6", "joy", None, FROM_RATING,
              "joy spans amusement, contentment and excitement; not guessed"),
     LabelMap("emotion6", "surprise", None, FROM_RATING, "surprise has no Mikels counterpart"),
+    LabelMap("emotion6", "neutral", None, FROM_RATING,
+             "neutral (a class under --label-from ratings) has no Mikels counterpart"),
     LabelMap("binary", "negative", None, "negative", _VALENCE_ONLY),
     LabelMap("binary", "positive", None, "positive", _VALENCE_ONLY),
     LabelMap("oasis", "negative", None, FROM_RATING, _VALENCE_ONLY),

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emofeat.datasets import load_manifest
+from emofeat.errors import EmofeatError
 from emofeat.splits import Split, make_split, read_split, release_split, split_source
 from emofeat.transfer.record import DatasetRef, dataset_name
 
@@ -50,10 +51,11 @@ def _store_target(path: Path, splits_file: str | Path | None) -> Target:
 
 
 def _data_target(path: Path, splits_file: str | Path | None, fmt: str,
-                 min_agree: int | None, allow_outside_root: bool, need_split: bool) -> Target:
+                 min_agree: int | None, allow_outside_root: bool, need_split: bool,
+                 label_from: str | None = None) -> Target:
     from emofeat.ratings import rating_table
 
-    manifest = load_manifest(path, fmt, min_agree, allow_outside_root)
+    manifest = load_manifest(path, fmt, min_agree, allow_outside_root, label_from)
     split = read_split(splits_file, manifest) if splits_file else release_split(manifest)
     if split is None and need_split:
         split = make_split(manifest)
@@ -70,11 +72,15 @@ def _data_target(path: Path, splits_file: str | Path | None, fmt: str,
 
 def open_target(data: str | Path, splits_file: str | Path | None = None, fmt: str = "auto",
                 min_agree: int | None = None, allow_outside_root: bool = False,
-                need_split: bool = False) -> Target:
+                need_split: bool = False, label_from: str | None = None) -> Target:
     """A feature store (a folder with store.json), else a data set in ``fmt``."""
     from emofeat.store import META_FILE
 
     path = Path(data)
     if (path / META_FILE).is_file():
+        if label_from is not None:
+            raise EmofeatError(f"--label-from: {path} is a feature store; its labels follow "
+                               "the rule it was extracted with (store.json dataset.label_from)")
         return _store_target(path, splits_file)
-    return _data_target(path, splits_file, fmt, min_agree, allow_outside_root, need_split)
+    return _data_target(path, splits_file, fmt, min_agree, allow_outside_root, need_split,
+                        label_from)
