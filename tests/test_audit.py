@@ -188,3 +188,20 @@ def test_bad_input_is_one_line_and_exit_2(planted: Path, tmp_path: Path, args: l
 def test_unknown_drop_reason_in_the_library(planted: Path, tmp_path: Path) -> None:
     with pytest.raises(EmofeatError, match="unknown reason"):
         audit(load_manifest(planted), tmp_path / "a", drop=["nope"])
+
+
+def test_store_features_link_images_by_cosine(planted: Path, tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["-q", "extract", str(planted), "--out", str(store),
+                                 "--backbone", "tf_efficientnet_lite0", "--weights", "random",
+                                 "--layers", "bn2", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    m = load_manifest(planted)
+    loose = find_findings(m, AuditOptions(max_distance=None, placeholder_min=99,
+                                          min_similarity=1e-6), store=store)
+    readable = len(m) - 1  # broken.jpg is in no store
+    assert [len(g) for g in loose.groups] == [readable] and "features" in loose.groups[0].links
+    strict = find_findings(m, AuditOptions(max_distance=None, min_similarity=1.0), store=store)
+    assert all(g.exact for g in strict.groups)  # only identical pixels have cosine 1
+    with pytest.raises(EmofeatError, match="--cosine needs --store"):
+        find_findings(m, AuditOptions(min_similarity=0.9))
