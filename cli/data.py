@@ -173,6 +173,15 @@ def show_cmd(
     _show_tables(data, info)
 
 
+def _task_words(task: str, use: dict[str, Any], n_images: int) -> str:
+    """``valence (from valence ratings; 1,900 images, 80 left out: neutral rating)``."""
+    notes = [f"from {use['source']}"] if use["source"] not in ("labels", task) else []
+    if use["n_images"] < n_images:
+        why = "; ".join(f"{r} {n}" for r, n in use["left_out"].items())
+        notes.append(f"{use['n_images']} images, left out: {why}")
+    return task + (f" ({'; '.join(notes)})" if notes else "")
+
+
 def _show_tables(data: Path, info: dict[str, Any]) -> None:
     title = f"{data} — format {info['format']}, {info['n_images']} images"
     if info["format"] == "demo":
@@ -186,7 +195,8 @@ def _show_tables(data: Path, info: dict[str, Any]) -> None:
     table.add_row("all", str(info["n_images"]), *(str(info["split_counts"][s])
                                                   for s in split_names), style="bold")
     out.print(table)
-    out.print(f"tasks: {', '.join(info['tasks'])}")
+    words = [_task_words(t, info["task_images"][t], info["n_images"]) for t in info["tasks"]]
+    out.print(f"tasks: {', '.join(words)}")
     if rules := info.get("label_rules"):
         out.print(f"labels: from {rules['used']} (rules: {', '.join(rules['rules'])}); the "
                   f"rules agree on {rules['n_agree']} of {rules['n_labelled']} images "
@@ -259,6 +269,10 @@ def audit_cmd(
     options.check()
     if store is None and (cosine is not None or layer is not None):
         raise EmofeatError("--cosine and --layer need --store")
+    unknown = sorted(set(names(drop)) - set(DROP_REASONS))
+    if unknown:  # before the data set is read
+        raise EmofeatError(f"--drop: unknown reason(s) {', '.join(unknown)}; valid: "
+                           f"{', '.join(DROP_REASONS)}")
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = splits_mod.choose_split(manifest, splits_file)
     source = str(splits_file) if splits_file else splits_mod.split_source(manifest)
@@ -275,11 +289,13 @@ def audit_cmd(
         table.add_row(reason.replace("_", " "), str(c.get("groups", "")), str(c["images"]))
     out.print(table)
     if split_info := result.info.get("split"):
-        out.print(f"split ({split_info['source']}): {split_info['groups_across_train_test']} "
-                  f"groups on both sides of train/test, "
+        n = split_info["groups_across_train_test"]
+        out.print(f"split ({split_info['source']}): {n} group{'' if n == 1 else 's'} on both "
+                  "sides of train/test, "
                   f"{split_info['test_images_with_a_copy_outside_test']} test images with a "
                   "copy in train or val")
     if result.clean is not None and result.dropped is not None:
-        gone = ", ".join(f"{n} {r}" for r, n in result.dropped.items())
-        out.print(f"{result.clean}: {result.info['clean']['rows']} images (dropped {gone}); "
+        gone = ", ".join(f"{r} {n}" for r, n in result.dropped.items())
+        out.print(f"{result.clean}: {result.info['clean']['rows']} images (images dropped: "
+                  f"{gone}); "
                   f"use it as DATA (format csv)")

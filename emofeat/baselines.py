@@ -21,6 +21,7 @@ from PIL import Image
 
 from emofeat.datasets import Manifest
 from emofeat.datasets.labels import label_rule_of
+from emofeat.datasets.tasks import manifest_task_labels
 from emofeat.device import resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.extract import ExtractConfig, dataset_meta, fill_store
@@ -28,7 +29,7 @@ from emofeat.loading import Progress
 from emofeat.ratings import rating_table
 from emofeat.runs import MajorityRun, Predictions, RatingPredictions, finish_run, prepare_run_dir
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.taxonomy import SCORE_TASKS, get_task
+from emofeat.taxonomy import SCORE_TASKS
 
 COLOUR_BACKBONE = "handcrafted-colour"
 COLOUR_LAYER = "colour"
@@ -113,10 +114,14 @@ def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Pa
     check_split_matches(split, manifest.ids, source="the split")
     if task_name in SCORE_TASKS:
         return mean_run(manifest, split, task_name, out, overwrite)
-    task = get_task(task_name, manifest.labels)
+    labels = manifest_task_labels(manifest, task_name)
+    task = labels.task
     run_dir = prepare_run_dir(out, overwrite)
-    y = task.encode(manifest.labels)
-    in_split = np.array([split.assignment[i] for i in manifest.ids])
+    y = np.full(len(manifest), -1, dtype=np.int64)
+    usable = np.array([lab is not None for lab in labels.labels], dtype=bool)
+    y[usable] = task.encode(labels.served)
+    in_split = np.array([split.assignment[i] if usable[k] else "-"
+                         for k, i in enumerate(manifest.ids)])
     prior = np.bincount(y[in_split == "train"], minlength=task.n_classes).astype(np.float64)
     prior /= prior.sum()
     majority = int(np.argmax(prior))

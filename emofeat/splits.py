@@ -177,8 +177,9 @@ def group_holdout(labels: np.ndarray, groups: np.ndarray, rows: np.ndarray, frac
     k = min(max(2, round(1 / fraction)), n_groups)
     y = labels[rows]
     if max(Counter(y.tolist()).values()) < k:  # no class can be spread over k folds
-        log.warning("grouped split: every class has fewer than %d images; whole groups are "
-                    "held out at random, not stratified by label", k)
+        log.warning("grouped split: every class has fewer than %d images (the parts a %.0f%% "
+                    "hold-out is one of); whole groups are held out at random, not "
+                    "stratified by label", k, 100 * fraction)
         cv: Any = GroupShuffleSplit(n_splits=1, test_size=1 / k, random_state=seed)
     else:
         cv = StratifiedGroupKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -208,8 +209,8 @@ def make_group_split(manifest: Manifest, groups: Sequence[str], group_by: str,
         if f_val > 0 else rest[:0]
     part = np.full(len(manifest), "train", dtype=object)
     part[test], part[val] = "test", "val"
-    log.info("split: seeded, stratified by label, grouped by %s (%d groups; seed %d)",
-             group_by, len(set(groups)), seed)
+    log.info("split: seeded, grouped by %s (%d groups; seed %d), stratified by label as far "
+             "as the groups allow", group_by, len(set(groups)), seed)
     return Split(dict(zip(manifest.ids, part.tolist(), strict=True)),
                  dict(zip(manifest.ids, groups, strict=True)), group_by)
 

@@ -124,7 +124,7 @@ def test_audit_writes_its_files_and_counts_split_leaks(planted: Path, tmp_path: 
     assert ("excitement/broken.jpg", "unreadable") in reasons
     assert ("sadness/rocket.png", "class conflict") in reasons
     page = (tmp_path / "a" / "audit.html").read_text()
-    assert page.count("data:image/jpeg;base64,") >= 14 and "placeholders (1 groups" in page
+    assert page.count("data:image/jpeg;base64,") >= 14 and "placeholders (1 group;" in page
 
 
 def test_drop_writes_a_clean_list_the_csv_reader_takes(tmp_path: Path) -> None:
@@ -133,8 +133,8 @@ def test_drop_writes_a_clean_list_the_csv_reader_takes(tmp_path: Path) -> None:
                                  "--drop", "duplicates,placeholders,unreadable"])
     assert result.exit_code == 0, result.output
     clean = root / "emofeat-clean.csv"
-    assert f"{clean}: " in result.output and "dropped 4 duplicates, 6 placeholders, " \
-        "1 unreadable" in result.output
+    assert f"{clean}: " in result.output and "images dropped: duplicates 4, placeholders 6, " \
+        "unreadable 1" in result.output
     kept = load_manifest(clean)
     before = load_manifest(root)
     assert len(kept) == len(before) - 11
@@ -205,3 +205,24 @@ def test_store_features_link_images_by_cosine(planted: Path, tmp_path: Path) -> 
     assert all(g.exact for g in strict.groups)  # only identical pixels have cosine 1
     with pytest.raises(EmofeatError, match="--cosine needs --store"):
         find_findings(m, AuditOptions(min_similarity=0.9))
+
+
+def test_almost_uniform_copies_are_found_by_their_colour(tmp_path: Path) -> None:
+    """A low-contrast image's perceptual hash is noise; its copies are linked by colour,
+    and a flat image of another colour is not."""
+    rng = np.random.default_rng(0)
+    root = tmp_path / "flat"
+    for label in ("awe", "fear"):
+        (root / label).mkdir(parents=True)
+    grey = np.clip(rng.normal(120, 2.5, (90, 120, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(grey).save(root / "awe" / "grey.jpg", quality=92)
+    Image.fromarray(grey).resize((60, 45)).save(root / "awe" / "grey small.jpg", quality=70)
+    blue = np.clip(rng.normal((40, 60, 160), 2.5, (90, 120, 3)), 0, 255).astype(np.uint8)
+    Image.fromarray(blue).save(root / "fear" / "blue.jpg", quality=92)
+    _photo("chelsea").save(root / "fear" / "chelsea.jpg")
+    f = find_findings(load_manifest(root))
+    flat = {h.id: h.flat for h in f.hashes}
+    assert flat == {"awe/grey.jpg": True, "awe/grey small.jpg": True, "fear/blue.jpg": True,
+                    "fear/chelsea.jpg": False}
+    assert _groups(f) == [("near", {"awe/grey.jpg", "awe/grey small.jpg"})]
+    assert f.groups[0].links == ("flat colour",)

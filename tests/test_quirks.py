@@ -150,7 +150,10 @@ def test_oasis_as_distributed_reads(tmp_path: Path) -> None:
                                                               format="PNG")
     manifest = load_manifest(root)
     assert "images/Baby 2.jpg" in manifest.ids  # its Theme is "Baby 2 " in the CSV
-    assert len(manifest) == 3 and manifest.dropped["neutral rating"] == 1
+    assert len(manifest) == 4  # Wall 1 sits on the midpoint: kept, for the rating tasks
+    assert dict(zip(manifest.ids, manifest.labels, strict=True))["images/Wall 1.jpg"] == \
+        "neutral"
+    assert load_rgb(manifest.path("images/Wall 1.jpg")).size == (8, 8)  # the PNG inside
 
 
 def test_csv_list_quirks(tmp_path: Path) -> None:

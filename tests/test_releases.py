@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from emofeat.datasets import describe, detect_format, load_manifest
+from emofeat.datasets.tasks import manifest_task_labels
 from emofeat.errors import EmofeatError
 from emofeat.splits import make_split, release_split, split_source
 from emofeat.taxonomy import get_task
@@ -321,13 +322,16 @@ def test_oasis_threshold(releases: dict[str, Path]) -> None:
         "images/Acorns 1.jpg": "positive",  # 4.686 > 4
         "images/Alcohol 7.jpg": "negative",  # 3.105 < 4
         "images/Baby 2.jpg": "positive",  # theme with a trailing space
+        "images/Wall 1.jpg": "neutral",  # exactly 4: kept for the rating tasks
     }
-    assert m.dropped == {"neutral rating": 1, "listed but missing": 1,
-                         "present but not listed": 1}
-    assert m.extra["valence_score"] == (4.686, 3.105, 6.5)
-    assert m.extra["arousal_score"] == (2.175, 3.2, 4.9)
-    assert m.extra["category"] == ("Object", "Object", "Person")
-    assert get_task("valence", m.labels).encode(m.labels).tolist() == [1, 0, 1]
+    assert m.dropped == {"listed but missing": 1, "present but not listed": 1}
+    assert m.extra["valence_score"] == (4.686, 3.105, 6.5, 4.0)
+    assert m.extra["arousal_score"] == (2.175, 3.2, 4.9, 1.5)
+    assert m.extra["category"] == ("Object", "Object", "Person", "Object")
+    valence = manifest_task_labels(m, "valence")
+    assert valence.labels == ("positive", "negative", "positive", None)
+    assert valence.left_out == {"neutral rating (exactly the midpoint 4), no binary valence": 1}
+    assert manifest_task_labels(m, "label").task.classes == ("negative", "positive")
 
 
 # --------------------------------------------------------------------------- describe

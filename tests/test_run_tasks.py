@@ -4,6 +4,7 @@ another taxonomy is warned about and not fitted for tasks it cannot serve."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -77,8 +78,9 @@ def test_served_tasks_follow_the_data(tmp_path: Path) -> None:
     emotion6 = load_manifest(make_emotion6(tmp_path / "e6"))
     assert served_tasks(twitter) == ["valence", "label"]
     assert default_tasks(twitter) == ["valence"]
-    assert served_tasks(emotion6) == ["label", "valence_score", "arousal_score"]
-    assert default_tasks(emotion6) == ["label"]
+    # Emotion6: valence derived from its ratings (the label mapping table's rule)
+    assert served_tasks(emotion6) == ["valence", "label", "valence_score", "arousal_score"]
+    assert default_tasks(emotion6) == ["valence", "label"]
 
 
 def test_defaults_follow_the_data(tmp_path: Path) -> None:
@@ -106,11 +108,17 @@ def test_tasks_the_data_cannot_serve_stop_the_run_first(tmp_path: Path, text: st
     assert not out.exists()  # refused before anything was written
 
 
-def test_cross_target_of_another_taxonomy_is_warned_not_fatal(
+def test_cross_target_of_another_taxonomy_is_fitted_by_its_ratings(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    """Twitter I with Emotion6 as a target: valence is not fitted on Emotion6 (its labels
-    are not valence classes) but Twitter I's valence runs are evaluated on it by rating."""
-    make_emotion6(tmp_path / "e6")
+    """Twitter I with Emotion6 as a target: valence is fitted on Emotion6 by its ratings
+    (as evaluation maps it), and the runs go both ways. A target whose ratings all sit on
+    the midpoint has no valence: warned about, not fitted, not fatal."""
+    make_emotion6(tmp_path / "e6", per_class=4)
+    flat = make_emotion6(tmp_path / "flat")
+    truth = flat / "ground_truth.txt"
+    rows = truth.read_text().splitlines(keepends=True)
+    truth.write_text(rows[0] + "".join(
+        "\t".join([r.split("\t")[0], "5", *r.split("\t")[2:]]) for r in rows[1:]))
     text = CONFIG + """
 [finetune]
 enabled = false
@@ -131,8 +139,42 @@ path = "e6"
     targets = {n: m for n, (_, m) in load_targets(exp).items()}
     with caplog.at_level(logging.WARNING):
         check_tasks(exp, load_data(exp), targets)
-    assert "[cross] target e6: task valence is not fitted on it" in caplog.text
+        assert "not fitted" not in caplog.text
+        check_tasks(exp, load_data(exp), {"flat": load_manifest(flat)})
+    assert "[cross] target flat: task valence is not fitted on it" in caplog.text
     run_experiment(config, tmp_path / "out", announce=lambda _: None)
     evaluations = tmp_path / "out" / "cross" / "evaluations"
     assert (evaluations / "main-on-e6" / "lite0" / "logreg-valence-bn2" / "eval.json").is_file()
-    assert not (tmp_path / "out" / "cross" / "e6" / "runs").exists()
+    fitted = tmp_path / "out" / "cross" / "e6" / "runs" / "lite0" / "logreg-valence-bn2"
+    record = json.loads((fitted / "run.json").read_text())
+    assert record["classes"] == ["negative", "positive"]
+    assert (evaluations / "e6-on-main" / "lite0" / "logreg-valence-bn2" / "eval.json").is_file()
+
+
+def test_fit_valence_on_emotion6_from_its_ratings(tmp_path: Path) -> None:
+    """fit --task valence on an Emotion6 store: derived from ratings, midpoint images left
+    out and counted."""
+    from typer.testing import CliRunner
+
+    from cli.main import app
+
+    root = make_emotion6(tmp_path / "e6", per_class=4)
+    truth = root / "ground_truth.txt"
+    rows = truth.read_text().splitlines(keepends=True)
+    rows[1] = "\t".join([rows[1].split("\t")[0], "5", *rows[1].split("\t")[2:]])
+    truth.write_text("".join(rows))
+    runner = CliRunner()
+    shown = runner.invoke(app, ["data", "show", str(root)])
+    assert "valence (from valence ratings; 23 images, left out: neutral rating" in shown.output
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["-q", "extract", str(root), "--out", str(store), "--backbone",
+                                 "tf_efficientnet_lite0", "--weights", "random", "--layers",
+                                 "bn2", "--batch-size", "8"])
+    assert result.exit_code == 0, result.output
+    run_dir = tmp_path / "run"
+    result = runner.invoke(app, ["fit", str(store), "--model", "logreg", "--task", "valence",
+                                 "--out", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["classes"] == ["negative", "positive"]
+    assert sum(record["n"].values()) == 23  # the midpoint image is left out

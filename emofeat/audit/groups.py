@@ -1,7 +1,7 @@
 """Groups of images that are one picture: the same decoded pixels (exact), perceptual hashes
-within a Hamming distance (near), or, from a feature store, features within a cosine
-similarity. A group is a connected component of those links, so a chain of near copies is
-one group."""
+within a Hamming distance (near; almost uniform images, whose hash is noise, by their mean
+colour instead), or, from a feature store, features within a cosine similarity. A group is
+a connected component of those links, so a chain of near copies is one group."""
 
 from __future__ import annotations
 
@@ -68,6 +68,23 @@ def cosine_pairs(features: np.ndarray, min_similarity: float) -> Iterator[tuple[
                 yield i, c, float(sim[r, c])
 
 
+#: Two flat images are one picture when no channel of their mean colours differs by more.
+FLAT_COLOUR = 8
+
+
+def flat_pairs(colours: Sequence[tuple[int, int, int]], tolerance: int = FLAT_COLOUR
+               ) -> Iterator[tuple[int, int]]:
+    """(i, j) with i < j for every pair of mean colours within ``tolerance`` per channel."""
+    c = np.asarray(colours, dtype=np.int16).reshape(-1, 3)
+    step = _block(len(c))
+    for start in range(0, len(c), step):
+        far = np.abs(c[start:start + step, None, :] - c[None, :, :]).max(axis=2)
+        rows, cols = np.nonzero(far <= tolerance)
+        for r, col in zip(rows.tolist(), cols.tolist(), strict=True):
+            if start + r < col:
+                yield start + r, col
+
+
 @dataclass(frozen=True)
 class Group:
     """Images (manifest row indices, sorted) found to be one picture; ``exact``: all have
@@ -98,11 +115,18 @@ def find_groups(hashes: Sequence[ImageHash], max_distance: int | None = 6,
             uf.union(first, k)
             how[k].add("exact")
     if max_distance is not None:
-        for i, j, _ in near_pairs([hashes[k].phash for k in readable], max_distance):
-            a, b = readable[i], readable[j]
+        textured = [k for k in readable if not hashes[k].flat]
+        for i, j, _ in near_pairs([hashes[k].phash for k in textured], max_distance):
+            a, b = textured[i], textured[j]
             if hashes[a].sha256 != hashes[b].sha256:
                 uf.union(a, b)
                 how[b].add("phash")
+        flat = [k for k in readable if hashes[k].flat]
+        for i, j in flat_pairs([hashes[k].mean_rgb for k in flat]):
+            a, b = flat[i], flat[j]
+            if hashes[a].sha256 != hashes[b].sha256:
+                uf.union(a, b)
+                how[b].add("flat colour")
     if features is not None and min_similarity is not None:
         for i, j, _ in cosine_pairs(features, min_similarity):
             a, b = feature_rows[i], feature_rows[j]

@@ -4,7 +4,10 @@ perceptual hash (near duplicates: resized, recompressed or lightly edited copies
 
 The perceptual hash is the DCT hash: the image in grey at 32x32, its 2-D DCT, the 8x8
 lowest frequencies, one bit per coefficient above their median. Two copies of a picture
-differ in a few bits; unrelated pictures in about 32 of 64.
+differ in a few bits; unrelated pictures in about 32 of 64. An almost uniform image (the
+32x32 grey's standard deviation below :data:`FLAT_STD`) has no structure for the hash to
+follow, its bits are compression noise: such images are compared by their mean colour
+instead (:mod:`emofeat.audit.groups`).
 
 Hashes are cached in ``hashes.csv`` of the audit folder, keyed by id, file size and
 modification time: a second audit of the same data decodes only what changed.
@@ -34,9 +37,12 @@ from emofeat.textfiles import read_text
 log = logging.getLogger(__name__)
 
 CACHE_FILE = "hashes.csv"
-_CACHE_HEADER = ["id", "bytes", "mtime_ns", "width", "height", "sha256", "phash", "error"]
+_CACHE_HEADER = ["id", "bytes", "mtime_ns", "width", "height", "sha256", "phash", "grey_std",
+                 "mean_rgb", "error"]
 #: The side of the grey image the DCT is taken of, and of the low-frequency block kept.
 _DCT_SIDE, _HASH_SIDE = 32, 8
+#: Below this standard deviation (0-255 grey levels, at 32x32) an image is flat.
+FLAT_STD = 4.0
 
 
 @dataclass(frozen=True)
@@ -50,22 +56,36 @@ class ImageHash:
     height: int = 0
     sha256: str = ""
     phash: int = 0
+    grey_std: float = 0.0
+    mean_rgb: tuple[int, int, int] = (0, 0, 0)
     error: str = ""
 
     @property
     def readable(self) -> bool:
         return not self.error
 
+    @property
+    def flat(self) -> bool:
+        """Almost uniform: the perceptual hash is noise (see the module's docstring)."""
+        return self.readable and self.grey_std < FLAT_STD
 
-def perceptual_hash(img: Image.Image) -> int:
+
+def _small(img: Image.Image) -> Image.Image:
+    # reducing_gap: a box reduce() to within 2x of the size first, then Lanczos (4x faster
+    # on a 500x375 photo than Lanczos from the full size; the same hash up to a bit or two)
+    return img.resize((_DCT_SIDE, _DCT_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+
+
+def _small_grey(img: Image.Image) -> np.ndarray:
+    return np.asarray(_small(img).convert("L"), dtype=np.float64)
+
+
+def perceptual_hash(img: Image.Image, grey: np.ndarray | None = None) -> int:
     """The 64-bit DCT hash of an image (see the module's docstring)."""
     from scipy.fft import dctn
 
-    # reducing_gap: a box reduce() to within 2x of the size first, then Lanczos (4x faster
-    # on a 500x375 photo than Lanczos from the full size; the same hash up to a bit or two)
-    grey = img.convert("L").resize((_DCT_SIDE, _DCT_SIDE), Image.Resampling.LANCZOS,
-                                   reducing_gap=2.0)
-    low = dctn(np.asarray(grey, dtype=np.float64), norm="ortho")[:_HASH_SIDE, :_HASH_SIDE]
+    pixels = _small_grey(img) if grey is None else grey
+    low = dctn(pixels, norm="ortho")[:_HASH_SIDE, :_HASH_SIDE]
     bits = (low > np.median(low)).ravel()
     return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
@@ -87,8 +107,12 @@ def hash_image(image_id: str, path: Path) -> ImageHash:
         img = load_rgb(path)
     except ImageReadError as exc:
         return ImageHash(image_id, stat.st_size, stat.st_mtime_ns, error=str(exc))
+    small = _small(img)
+    grey = np.asarray(small.convert("L"), dtype=np.float64)
+    r, g, b = (int(v + 0.5) for v in np.asarray(small, dtype=np.float64).mean(axis=(0, 1)))
     return ImageHash(image_id, stat.st_size, stat.st_mtime_ns, img.width, img.height,
-                     pixel_sha256(img), perceptual_hash(img))
+                     pixel_sha256(img), perceptual_hash(img, grey), round(float(grey.std()), 3),
+                     (r, g, b), "")
 
 
 def _read_cache(path: Path) -> dict[str, ImageHash]:
@@ -101,8 +125,10 @@ def _read_cache(path: Path) -> dict[str, ImageHash]:
     cache: dict[str, ImageHash] = {}
     for row in rows[1:]:
         try:
+            r, g, b = (int(v) for v in row[8].split())
             cache[row[0]] = ImageHash(row[0], int(row[1]), int(row[2]), int(row[3]),
-                                      int(row[4]), row[5], int(row[6], 16), row[7])
+                                      int(row[4]), row[5], int(row[6], 16), float(row[7]),
+                                      (r, g, b), row[9])
         except (IndexError, ValueError):
             log.warning("%s: an unreadable row; hashing that image again", path)
     return cache
@@ -114,7 +140,8 @@ def _write_cache(path: Path, hashes: Sequence[ImageHash]) -> None:
     writer.writerow(_CACHE_HEADER)
     for h in hashes:
         write_row(buf, writer, [h.id, h.bytes, h.mtime_ns, h.width, h.height, h.sha256,
-                                f"{h.phash:016x}", h.error])
+                                f"{h.phash:016x}", h.grey_std,
+                                " ".join(map(str, h.mean_rgb)), h.error])
     write_text(path, buf.getvalue())
 
 

@@ -115,7 +115,7 @@ def page(f: Findings, info: Mapping[str, Any]) -> str:
     parts.append("</table>")
     if split := info.get("split"):
         parts.append(f"<p>split ({html.escape(split['source'])}): "
-                     f"{split['groups_across_train_test']} groups on both sides of "
+                     f"{split['groups_across_train_test']} group(s) on both sides of "
                      f"train/test</p>")
     sections = {
         "placeholders": [g for g in f.groups if f.kind(g) == "placeholder"],
@@ -126,8 +126,8 @@ def page(f: Findings, info: Mapping[str, Any]) -> str:
     for title, groups in sections.items():
         if not groups:
             continue
-        parts.append(f"<h2>{title} ({len(groups)} groups; {min(len(groups), EXAMPLE_GROUPS)}"
-                     " shown)</h2>")
+        parts.append(f"<h2>{title} ({len(groups)} group{'' if len(groups) == 1 else 's'}; "
+                     f"{min(len(groups), EXAMPLE_GROUPS)} shown)</h2>")
         for g in groups[:EXAMPLE_GROUPS]:
             more = f" (+{len(g) - EXAMPLE_IMAGES} more)" if len(g) > EXAMPLE_IMAGES else ""
             parts.append(f"<div class=group><p>{len(g)} images{more}</p>"

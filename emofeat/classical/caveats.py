@@ -42,12 +42,20 @@ def small_val(task: str, val_labels: Sequence[str]) -> str | None:
     return line
 
 
-def small_val_of(tasks: Sequence[Any], ids: Sequence[str], labels: Sequence[str],
+def small_val_of(tasks: Sequence[Any], ids: Sequence[str],
+                 labels: Mapping[str, Sequence[str | None]],
                  assignment: Mapping[str, str]) -> list[str]:
-    """:func:`small_val` for each classification task (its ``target`` of every val label)."""
-    val = [lab for i, lab in zip(ids, labels, strict=True) if assignment.get(i) == "val"]
-    return [line for t in tasks if t.kind == "classification"
-            if (line := small_val(t.name, [t.target(lab) for lab in val]))]
+    """:func:`small_val` for each classification task; ``labels``: each task's label of
+    every row (None: the row does not serve it)."""
+    lines = []
+    for t in tasks:
+        if t.kind != "classification":
+            continue
+        val = [lab for i, lab in zip(ids, labels[t.name], strict=True)
+               if lab is not None and assignment.get(i) == "val"]
+        if line := small_val(t.name, val):
+            lines.append(line)
+    return lines
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from emofeat.classical.lazy import lazy_features
 from emofeat.classical.options import plan_fits
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
+from emofeat.datasets.tasks import VALENCE_RATING, TaskLabels, task_labels
 from emofeat.errors import EmofeatError
 from emofeat.runs import (
     FeatureRun,
@@ -38,7 +39,7 @@ from emofeat.runs import (
 from emofeat.runs.settings import refuse_changed, run_changes
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
-from emofeat.taxonomy import RatingTask, Task, make_task
+from emofeat.taxonomy import SCORE_TASKS, RatingTask, Task
 
 log = logging.getLogger(__name__)
 
@@ -81,10 +82,28 @@ def load_features(store: Store, layers: Sequence[str]) -> np.ndarray:
     return X
 
 
+def store_task_labels(store: Store, task: str) -> TaskLabels:
+    """Every row's label for a classification task (derived valence included, as
+    :func:`emofeat.datasets.tasks.task_labels` decides for every stage)."""
+    ratings = store.ratings(VALENCE_RATING) if VALENCE_RATING in store.rating_columns \
+        else None
+    return task_labels(store.record.dataset.format, store.labels, task,
+                       None if ratings is None else ratings.tolist())
+
+
 def _targets(store: Store, task: Task | RatingTask) -> tuple[np.ndarray, np.ndarray]:
     """Every row's target (class index or rating) and which rows have one."""
     if isinstance(task, Task):
-        return task.encode(store.labels), np.ones(len(store.ids), dtype=bool)
+        labels = store_task_labels(store, task.name)
+        usable = np.array([lab is not None for lab in labels.labels], dtype=bool)
+        y = np.full(len(store.ids), -1, dtype=np.int64)
+        y[usable] = task.encode(labels.served)
+        for reason, n in labels.left_out.items():
+            log.warning("%d images of %s have no %s label (%s); left out of this task", n,
+                        store.path, task.name, reason)
+        if labels.source != "labels":
+            log.info("%s: task %s from the %s", store.path, task.name, labels.source)
+        return y, usable
     y = store.ratings(task.name)
     usable = np.isfinite(y)
     if not usable.all():
@@ -266,7 +285,10 @@ def fit_all(
     options = options or FitOptions()
     store = Store.open(store_dir)
     pairs = plan_fits(models, tasks)
-    task_objs = [make_task(t, store.labels) for t in dict.fromkeys(t for _, t in pairs)]
+    task_names = list(dict.fromkeys(t for _, t in pairs))
+    labels = {t: store_task_labels(store, t) for t in task_names if t not in SCORE_TASKS}
+    task_objs: list[Task | RatingTask] = [labels[t].task if t in labels else RatingTask(t)
+                                          for t in task_names]
     for t in task_objs:
         if isinstance(t, RatingTask):
             store.check_rating(t.name)
@@ -276,7 +298,8 @@ def fit_all(
     grids = {(s.kind, s.name): parse_grid(s, grid) for ss in specs.values() for s in ss}
     layer_sets = [parse_layers(store, layer) for layer in layers]
     split = store_split(store, splits_file)
-    small_val_of(task_objs, store.ids, store.labels, split.assignment)
+    small_val_of(task_objs, store.ids, {t: tl.labels for t, tl in labels.items()},
+                 split.assignment)
     single = not nested if nested is not None else len(pairs) * len(layer_sets) == 1
     out = Path(out)
     plan = []

@@ -10,8 +10,9 @@ Layout::
 
 OASIS rates images on continuous scales and has no emotion categories, so the label is the
 binary valence by the scale midpoint :data:`VALENCE_MIDPOINT` (4.0): a mean above it is
-``positive``, below it ``negative``; exactly 4.0 is dropped and counted (``neutral
-rating``). Extra columns ``valence_score``, ``arousal_score`` (the means, 1-7), ``theme`` and
+``positive``, below it ``negative``; exactly 4.0 is ``neutral``: such images keep their
+ratings for the rating tasks and are left out (and counted) of the tasks that need the
+binary label. Extra columns ``valence_score``, ``arousal_score`` (the means, 1-7), ``theme`` and
 ``family`` (the theme without its number: "Dog 1" ... "Dog 6" are family "Dog", for grouped
 splits) and, where the CSV has it, ``category`` (Person, Animal, Object, Scene).
 """
@@ -39,7 +40,9 @@ RATINGS = "OASIS.csv"
 IMAGES = "images"
 #: Midpoint of OASIS's 1-7 valence scale: above it positive, below it negative.
 VALENCE_MIDPOINT = 4.0
-NEUTRAL = "neutral rating"
+#: The label of images rated exactly on the midpoint: no binary valence, so they serve
+#: the rating tasks only (emofeat.datasets.tasks.UNLABELLED).
+NEUTRAL = "neutral"
 REQUIRED = ("theme", "valence_mean", "arousal_mean")
 
 
@@ -112,10 +115,9 @@ class OasisReader:
             listed[key] = number
             if (reason := missing_reason(names, key)) is not None:
                 dropped[reason] += 1
-            elif valence == VALENCE_MIDPOINT:
-                dropped[NEUTRAL] += 1
             else:
-                rows.append((key, "positive" if valence > VALENCE_MIDPOINT else "negative"))
+                label = "positive" if valence > VALENCE_MIDPOINT else "negative"
+                rows.append((key, NEUTRAL if valence == VALENCE_MIDPOINT else label))
                 columns["valence_score"].append(valence)
                 columns["arousal_score"].append(arousal)
                 columns["theme"].append(theme)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from emofeat.datasets.labels import label_agreement
 from emofeat.datasets.manifest import Manifest
-from emofeat.datasets.tasks import served_tasks
+from emofeat.datasets.tasks import manifest_task_labels, served_tasks, task_support
 
 if TYPE_CHECKING:
     from emofeat.splits import Split
@@ -30,6 +30,23 @@ def _rating_stats(column: tuple) -> dict[str, float | int]:
         return {"n": 0}
     return {"n": len(values), "min": min(values), "max": max(values),
             "mean": float(sum(values)) / len(values)}
+
+
+def _task_images(manifest: Manifest) -> dict[str, dict[str, Any]]:
+    """Per served task: the images it uses, the images left out by reason, and where its
+    labels come from (``labels``, ``valence ratings``, or the rating column)."""
+    info: dict[str, dict[str, Any]] = {}
+    for task in served_tasks(manifest):
+        support = task_support(manifest, task)
+        if task in manifest.extra:  # a rating task
+            info[task] = {"n_images": support.n_images,
+                          "left_out": {"no rating": len(manifest) - support.n_images}
+                          if support.n_images < len(manifest) else {}, "source": task}
+            continue
+        labels = manifest_task_labels(manifest, task)
+        info[task] = {"n_images": labels.n, "left_out": labels.left_out,
+                      "source": labels.source}
+    return info
 
 
 def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -54,6 +71,7 @@ def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None)
         "n_classes": len(manifest.classes),
         "counts": manifest.counts(),
         "tasks": served_tasks(manifest),
+        "task_images": _task_images(manifest),
         **({"label_rules": rules} if (rules := label_agreement(manifest)) else {}),
         "split_source": source,
     }

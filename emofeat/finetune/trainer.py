@@ -27,6 +27,7 @@ from emofeat.backbones import data_config, eval_transform
 from emofeat.classical.caveats import small_val_of
 from emofeat.datasets import Manifest
 from emofeat.datasets.labels import label_rule_of
+from emofeat.datasets.tasks import manifest_task_labels
 from emofeat.device import autocast_for, resolve_device
 from emofeat.errors import EmofeatError
 from emofeat.finetune.config import CHECKPOINT, WEIGHTS, FinetuneConfig
@@ -51,7 +52,7 @@ from emofeat.runs.directory import finish_run, model_file_entry
 from emofeat.runs.predictions import Predictions
 from emofeat.runs.record import FinetuneRun
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.taxonomy import Task, get_task
+from emofeat.taxonomy import Task
 
 log = logging.getLogger(__name__)
 
@@ -69,18 +70,26 @@ class _Data:
 
     @classmethod
     def of(cls, manifest: Manifest, split: Split, task_name: str) -> _Data:
-        task = get_task(task_name, manifest.labels)
+        labels = manifest_task_labels(manifest, task_name)
+        task = labels.task
         check_split_matches(split, manifest.ids, source="the split")
-        rows = {s: [i for i, k in enumerate(manifest.ids) if split.assignment[k] == s]
+        rows = {s: [i for i, k in enumerate(manifest.ids)
+                    if split.assignment[k] == s and labels.labels[i] is not None]
                 for s in SPLIT_NAMES}
+        for reason, n in labels.left_out.items():
+            log.warning("%d images have no %s label (%s); left out of fine-tuning", n,
+                        task_name, reason)
         if not rows["val"]:
             raise EmofeatError("the split has no val images; the epoch is chosen on val")
-        data = cls(manifest, split, task, rows, torch.from_numpy(task.encode(manifest.labels)))
+        encoded = np.full(len(manifest), -1, dtype=np.int64)
+        encoded[[i for i, lab in enumerate(labels.labels) if lab is not None]] = \
+            task.encode(labels.served)
+        data = cls(manifest, split, task, rows, torch.from_numpy(encoded))
         present = set(data.y_train.tolist())
         missing = [task.classes[k] for k in range(task.n_classes) if k not in present]
         if missing:
             raise EmofeatError(f"class(es) {', '.join(missing)} have no train images")
-        small_val_of([task], manifest.ids, manifest.labels, split.assignment)
+        small_val_of([task], manifest.ids, {task.name: labels.labels}, split.assignment)
         return data
 
     @property

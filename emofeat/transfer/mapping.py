@@ -80,6 +80,7 @@ TABLE: tuple[LabelMap, ...] = (
     LabelMap("binary", "positive", None, "positive", _VALENCE_ONLY),
     LabelMap("oasis", "negative", None, FROM_RATING, _VALENCE_ONLY),
     LabelMap("oasis", "positive", None, FROM_RATING, _VALENCE_ONLY),
+    LabelMap("oasis", "neutral", None, FROM_RATING, _VALENCE_ONLY),
 )
 _ROWS: dict[tuple[str, str], LabelMap] = {(r.taxonomy, r.label): r for r in TABLE}
 
