@@ -207,9 +207,10 @@ def test_store_features_link_images_by_cosine(planted: Path, tmp_path: Path) -> 
         find_findings(m, AuditOptions(min_similarity=0.9))
 
 
-def test_almost_uniform_copies_are_found_by_their_colour(tmp_path: Path) -> None:
-    """A low-contrast image's perceptual hash is noise; its copies are linked by colour,
-    and a flat image of another colour is not."""
+def test_low_contrast_copies_are_found_by_their_thumbnail(tmp_path: Path) -> None:
+    """A low-contrast image's perceptual hash is noise; its copies are linked by their
+    thumbnail and colour, and a flat image of another colour or a dim one with its shape
+    elsewhere is not."""
     rng = np.random.default_rng(0)
     root = tmp_path / "flat"
     for label in ("awe", "fear"):
@@ -220,9 +221,17 @@ def test_almost_uniform_copies_are_found_by_their_colour(tmp_path: Path) -> None
     blue = np.clip(rng.normal((40, 60, 160), 2.5, (90, 120, 3)), 0, 255).astype(np.uint8)
     Image.fromarray(blue).save(root / "fear" / "blue.jpg", quality=92)
     _photo("chelsea").save(root / "fear" / "chelsea.jpg")
+    for name, box in (("dim", (10, 10, 60, 50)), ("dim other", (60, 40, 110, 80))):
+        dim = np.clip(rng.normal(60, 2.0, (90, 120, 3)), 0, 255)
+        dim[box[1]:box[3], box[0]:box[2]] += 12  # a faint shape: too weak for the hash
+        Image.fromarray(dim.astype(np.uint8)).save(root / "fear" / f"{name}.jpg", quality=90)
+    Image.open(root / "fear" / "dim.jpg").resize((80, 60)).save(root / "fear" / "dim copy.jpg",
+                                                                quality=75)
     f = find_findings(load_manifest(root))
-    flat = {h.id: h.flat for h in f.hashes}
-    assert flat == {"awe/grey.jpg": True, "awe/grey small.jpg": True, "fear/blue.jpg": True,
-                    "fear/chelsea.jpg": False}
-    assert _groups(f) == [("near", {"awe/grey.jpg", "awe/grey small.jpg"})]
-    assert f.groups[0].links == ("flat colour",)
+    low = {h.id: h.low_contrast for h in f.hashes}
+    assert low == {"awe/grey.jpg": True, "awe/grey small.jpg": True, "fear/blue.jpg": True,
+                   "fear/chelsea.jpg": False, "fear/dim.jpg": True, "fear/dim copy.jpg": True,
+                   "fear/dim other.jpg": True}
+    assert sorted(_groups(f), key=str) == [("near", {"awe/grey.jpg", "awe/grey small.jpg"}),
+                                           ("near", {"fear/dim copy.jpg", "fear/dim.jpg"})]
+    assert all(g.links == ("thumbnail",) for g in f.groups)

@@ -1,7 +1,8 @@
 """Groups of images that are one picture: the same decoded pixels (exact), perceptual hashes
-within a Hamming distance (near; almost uniform images, whose hash is noise, by their mean
-colour instead), or, from a feature store, features within a cosine similarity. A group is
-a connected component of those links, so a chain of near copies is one group."""
+within a Hamming distance (near; low-contrast images, whose hash is noise, by their
+thumbnail and mean colour instead), or, from a feature store, features within a cosine
+similarity. A group is a connected component of those links, so a chain of near copies is
+one group."""
 
 from __future__ import annotations
 
@@ -68,18 +69,23 @@ def cosine_pairs(features: np.ndarray, min_similarity: float) -> Iterator[tuple[
                 yield i, c, float(sim[r, c])
 
 
-#: Two flat images are one picture when no channel of their mean colours differs by more.
-FLAT_COLOUR = 8
+#: Two low-contrast images are one picture when their 8x8 grey thumbnails differ by at most
+#: THUMB_DIFF grey levels on average and no channel of their mean colours by more than
+#: COLOUR_DIFF.
+THUMB_DIFF, COLOUR_DIFF = 2.0, 6
 
 
-def flat_pairs(colours: Sequence[tuple[int, int, int]], tolerance: int = FLAT_COLOUR
-               ) -> Iterator[tuple[int, int]]:
-    """(i, j) with i < j for every pair of mean colours within ``tolerance`` per channel."""
+def thumbnail_pairs(thumbs: Sequence[bytes], colours: Sequence[tuple[int, int, int]],
+                    max_diff: float = THUMB_DIFF, max_colour: int = COLOUR_DIFF
+                    ) -> Iterator[tuple[int, int]]:
+    """(i, j) with i < j for every pair of thumbnails (and mean colours) that close."""
+    t = np.frombuffer(b"".join(thumbs), dtype=np.uint8).reshape(-1, 64).astype(np.int16)
     c = np.asarray(colours, dtype=np.int16).reshape(-1, 3)
-    step = _block(len(c))
-    for start in range(0, len(c), step):
+    step = max(1, _block(len(t)) // 64)
+    for start in range(0, len(t), step):
+        diff = np.abs(t[start:start + step, None, :] - t[None, :, :]).mean(axis=2)
         far = np.abs(c[start:start + step, None, :] - c[None, :, :]).max(axis=2)
-        rows, cols = np.nonzero(far <= tolerance)
+        rows, cols = np.nonzero((diff <= max_diff) & (far <= max_colour))
         for r, col in zip(rows.tolist(), cols.tolist(), strict=True):
             if start + r < col:
                 yield start + r, col
@@ -115,18 +121,19 @@ def find_groups(hashes: Sequence[ImageHash], max_distance: int | None = 6,
             uf.union(first, k)
             how[k].add("exact")
     if max_distance is not None:
-        textured = [k for k in readable if not hashes[k].flat]
+        textured = [k for k in readable if not hashes[k].low_contrast]
         for i, j, _ in near_pairs([hashes[k].phash for k in textured], max_distance):
             a, b = textured[i], textured[j]
             if hashes[a].sha256 != hashes[b].sha256:
                 uf.union(a, b)
                 how[b].add("phash")
-        flat = [k for k in readable if hashes[k].flat]
-        for i, j in flat_pairs([hashes[k].mean_rgb for k in flat]):
-            a, b = flat[i], flat[j]
+        dim = [k for k in readable if hashes[k].low_contrast]
+        for i, j in thumbnail_pairs([hashes[k].thumb for k in dim],
+                                    [hashes[k].mean_rgb for k in dim]):
+            a, b = dim[i], dim[j]
             if hashes[a].sha256 != hashes[b].sha256:
                 uf.union(a, b)
-                how[b].add("flat colour")
+                how[b].add("thumbnail")
     if features is not None and min_similarity is not None:
         for i, j, _ in cosine_pairs(features, min_similarity):
             a, b = feature_rows[i], feature_rows[j]

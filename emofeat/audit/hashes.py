@@ -4,9 +4,10 @@ perceptual hash (near duplicates: resized, recompressed or lightly edited copies
 
 The perceptual hash is the DCT hash: the image in grey at 32x32, its 2-D DCT, the 8x8
 lowest frequencies, one bit per coefficient above their median. Two copies of a picture
-differ in a few bits; unrelated pictures in about 32 of 64. An almost uniform image (the
-32x32 grey's standard deviation below :data:`FLAT_STD`) has no structure for the hash to
-follow, its bits are compression noise: such images are compared by their mean colour
+differ in a few bits; unrelated pictures in about 32 of 64. In a low-contrast image (the
+32x32 grey's standard deviation below :data:`LOW_CONTRAST`) the coefficients sit close to
+their median and compression noise flips many bits (a resized copy of a dim demo image was
+22 bits away): such images are compared by their 8x8 grey thumbnail and mean colour
 instead (:mod:`emofeat.audit.groups`).
 
 Hashes are cached in ``hashes.csv`` of the audit folder, keyed by id, file size and
@@ -38,11 +39,11 @@ log = logging.getLogger(__name__)
 
 CACHE_FILE = "hashes.csv"
 _CACHE_HEADER = ["id", "bytes", "mtime_ns", "width", "height", "sha256", "phash", "grey_std",
-                 "mean_rgb", "error"]
+                 "mean_rgb", "thumb", "error"]
 #: The side of the grey image the DCT is taken of, and of the low-frequency block kept.
 _DCT_SIDE, _HASH_SIDE = 32, 8
-#: Below this standard deviation (0-255 grey levels, at 32x32) an image is flat.
-FLAT_STD = 4.0
+#: Below this standard deviation (0-255 grey levels, at 32x32) an image is low-contrast.
+LOW_CONTRAST = 8.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class ImageHash:
     phash: int = 0
     grey_std: float = 0.0
     mean_rgb: tuple[int, int, int] = (0, 0, 0)
+    thumb: bytes = b""  # 8x8 grey, row by row
     error: str = ""
 
     @property
@@ -65,9 +67,9 @@ class ImageHash:
         return not self.error
 
     @property
-    def flat(self) -> bool:
-        """Almost uniform: the perceptual hash is noise (see the module's docstring)."""
-        return self.readable and self.grey_std < FLAT_STD
+    def low_contrast(self) -> bool:
+        """Too little contrast for the perceptual hash (see the module's docstring)."""
+        return self.readable and self.grey_std < LOW_CONTRAST
 
 
 def _small(img: Image.Image) -> Image.Image:
@@ -110,9 +112,10 @@ def hash_image(image_id: str, path: Path) -> ImageHash:
     small = _small(img)
     grey = np.asarray(small.convert("L"), dtype=np.float64)
     r, g, b = (int(v + 0.5) for v in np.asarray(small, dtype=np.float64).mean(axis=(0, 1)))
+    thumb = grey.reshape(_HASH_SIDE, 4, _HASH_SIDE, 4).mean(axis=(1, 3))
     return ImageHash(image_id, stat.st_size, stat.st_mtime_ns, img.width, img.height,
                      pixel_sha256(img), perceptual_hash(img, grey), round(float(grey.std()), 3),
-                     (r, g, b), "")
+                     (r, g, b), np.rint(thumb).astype(np.uint8).tobytes(), "")
 
 
 def _read_cache(path: Path) -> dict[str, ImageHash]:
@@ -128,7 +131,7 @@ def _read_cache(path: Path) -> dict[str, ImageHash]:
             r, g, b = (int(v) for v in row[8].split())
             cache[row[0]] = ImageHash(row[0], int(row[1]), int(row[2]), int(row[3]),
                                       int(row[4]), row[5], int(row[6], 16), float(row[7]),
-                                      (r, g, b), row[9])
+                                      (r, g, b), bytes.fromhex(row[9]), row[10])
         except (IndexError, ValueError):
             log.warning("%s: an unreadable row; hashing that image again", path)
     return cache
@@ -141,7 +144,7 @@ def _write_cache(path: Path, hashes: Sequence[ImageHash]) -> None:
     for h in hashes:
         write_row(buf, writer, [h.id, h.bytes, h.mtime_ns, h.width, h.height, h.sha256,
                                 f"{h.phash:016x}", h.grey_std,
-                                " ".join(map(str, h.mean_rgb)), h.error])
+                                " ".join(map(str, h.mean_rgb)), h.thumb.hex(), h.error])
     write_text(path, buf.getvalue())
 
 
