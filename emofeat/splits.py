@@ -215,7 +215,8 @@ def make_group_split(manifest: Manifest, groups: Sequence[str], group_by: str,
                  dict(zip(manifest.ids, groups, strict=True)), group_by)
 
 
-def split_groups(manifest: Manifest, by: str, cache_dir: Path | None = None) -> list[str]:
+def split_groups(manifest: Manifest, by: str, cache_dir: Path | None = None,
+                 where: str = "--group-by") -> list[str]:
     """Every image's group for ``--group-by BY``: a text column of the manifest (OASIS's
     ``family``, ``category``; an empty value is a group of its own), or ``duplicates``
     (exact and near copies found as ``data audit`` finds them; ``cache_dir``: an audit
@@ -227,7 +228,7 @@ def split_groups(manifest: Manifest, by: str, cache_dir: Path | None = None) -> 
     text = [name for name, column in manifest.extra.items() if name != "split"
             and column and all(isinstance(v, str) for v in column)]
     if by not in text:
-        raise EmofeatError(f"--group-by: the {manifest.format} data set has no column '{by}'; "
+        raise EmofeatError(f"{where}: the {manifest.format} data set has no column '{by}'; "
                            f"valid: duplicates{''.join(', ' + t for t in text)}")
     return [v or image_id for v, image_id in zip(manifest.extra[by], manifest.ids, strict=True)]
 

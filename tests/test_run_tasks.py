@@ -178,3 +178,16 @@ def test_fit_valence_on_emotion6_from_its_ratings(tmp_path: Path) -> None:
     record = json.loads((run_dir / "run.json").read_text())
     assert record["classes"] == ["negative", "positive"]
     assert sum(record["n"].values()) == 23  # the midpoint image is left out
+
+
+def test_the_checks_before_the_first_step_import_no_heavy_library() -> None:
+    """What lets a bad config be refused in well under a second: the runner's checks need
+    neither torch nor scikit-learn nor h5py (the steps import them)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, emofeat.experiment.runner; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'h5py') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "[]"

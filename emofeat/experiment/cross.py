@@ -22,11 +22,9 @@ from pathlib import Path
 from emofeat import splits as splits_mod
 from emofeat.classical import select_layers
 from emofeat.classical.run import fit_all
-from emofeat.datasets import Manifest, load_manifest
-from emofeat.datasets.labels import check_label_from
+from emofeat.datasets import Manifest
 from emofeat.datasets.tasks import task_support
-from emofeat.demo import DemoSpec, make_demo
-from emofeat.experiment.runner import Experiment, _note, extract_store
+from emofeat.experiment.runner import Experiment, _note, extract_store, load_targets
 from emofeat.experiment.schema import CrossTarget
 from emofeat.extract_config import ExtractConfig
 from emofeat.runs import FeatureRun, FinetuneRun, Run
@@ -51,24 +49,6 @@ class Domain:
     min_agree: int | None = None
     allow_outside_root: bool = False
     label_from: str | None = None
-
-
-def _target_data(exp: Experiment, t: CrossTarget) -> tuple[Path, Manifest]:
-    if t.demo:
-        check_label_from("demo", t.label_from)
-        spec = DemoSpec(seed=t.demo_seed, per_class=t.demo_per_class, size=t.demo_size,
-                        domain=t.demo_domain)
-        path = make_demo(exp.out / "cross" / t.name / "data", spec)
-        return path, load_manifest(path, "demo")
-    path = exp.base / str(t.path)
-    return path, load_manifest(path, t.format, t.min_agree, t.allow_outside_root,
-                               t.label_from)
-
-
-def load_targets(exp: Experiment) -> dict[str, tuple[Path, Manifest]]:
-    """Every [cross] target's data (as the config names it) and manifest, read before the
-    first step (a synthetic target is generated into OUT/cross/<name>/data first)."""
-    return {t.name: _target_data(exp, t) for t in exp.config.cross.targets}
 
 
 def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],

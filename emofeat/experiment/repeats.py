@@ -58,9 +58,8 @@ def split_groups(out: Path, section: SplitSection, manifest: Manifest) -> list[s
     if "split" in manifest.extra:
         raise EmofeatError(f"[split] group_by: the {manifest.format} release has its own "
                            "split; grouped splits are made only for data sets without one")
-    if by != "duplicates":
-        return splits_mod.split_groups(manifest, by)
-    return splits_mod.split_groups(manifest, by, out / "audit")
+    cache = out / "audit" if by == "duplicates" else None
+    return splits_mod.split_groups(manifest, by, cache, where="[split] group_by")
 
 
 def split_units(out: Path, section: SplitSection, first: Split,

@@ -1,4 +1,9 @@
-"""Running an experiment file: one function per step, each skipping work already done."""
+"""Running an experiment file: one function per step, each skipping work already done.
+
+Everything the first step depends on (the config, the data, the [cross] targets, every
+step's tasks, the split's groups) is checked before torch, scikit-learn or h5py are
+imported: the steps import them, so a config the data cannot serve is refused in well under
+a second."""
 
 from __future__ import annotations
 
@@ -9,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emofeat import splits as splits_mod
-from emofeat.baselines import extract_colour, majority_run
 from emofeat.classical import select_class_tasks, select_layers, select_tasks
-from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest, load_manifest
 from emofeat.datasets.labels import check_label_from
 from emofeat.datasets.tasks import resolve_tasks, task_support
@@ -23,17 +26,11 @@ from emofeat.experiment.repeats import (
     split_groups,
     split_units,
 )
-from emofeat.experiment.schema import ExperimentConfig, ExtractSection, load_config
-from emofeat.extract import extract
+from emofeat.experiment.schema import CrossTarget, ExperimentConfig, ExtractSection, load_config
 from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
-from emofeat.report import compare
-from emofeat.report.collect import find_runs
 from emofeat.resampling import seed_folders
-from emofeat.runs import is_complete
-from emofeat.runs.settings import majority_settings, run_changes
 from emofeat.splits import Split
-from emofeat.store import Store
 from emofeat.taxonomy import SCORE_TASKS
 
 log = logging.getLogger(__name__)
@@ -69,8 +66,6 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     again (with a warning naming what differs), and the report holds the runs this config
     names, not others an earlier config left in OUT/runs.
     """
-    from emofeat.experiment.cross import load_targets
-
     exp = open_experiment(config_path, out, announce, sets, data)
     manifest = load_data(exp)
     targets = load_targets(exp)
@@ -110,6 +105,24 @@ def load_data(exp: Experiment) -> Manifest:
         return load_manifest(make_demo(exp.out / "data", spec), "demo")
     return load_manifest(exp.base / str(d.path), d.format, d.min_agree, d.allow_outside_root,
                          d.label_from)
+
+
+def _target_data(exp: Experiment, t: CrossTarget) -> tuple[Path, Manifest]:
+    if t.demo:
+        check_label_from("demo", t.label_from)
+        spec = DemoSpec(seed=t.demo_seed, per_class=t.demo_per_class, size=t.demo_size,
+                        domain=t.demo_domain)
+        path = make_demo(exp.out / "cross" / t.name / "data", spec)
+        return path, load_manifest(path, "demo")
+    path = exp.base / str(t.path)
+    return path, load_manifest(path, t.format, t.min_agree, t.allow_outside_root,
+                               t.label_from)
+
+
+def load_targets(exp: Experiment) -> dict[str, tuple[Path, Manifest]]:
+    """Every [cross] target's data (as the config names it) and manifest, read before the
+    first step (a synthetic target is generated into OUT/cross/<name>/data first)."""
+    return {t.name: _target_data(exp, t) for t in exp.config.cross.targets}
 
 
 def check_tasks(exp: Experiment, manifest: Manifest,
@@ -164,6 +177,9 @@ def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None,
 def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest,
                     units: Sequence[SplitUnit]) -> list[Path]:
     """OUT/stores/<name> (once), then OUT/runs/[<fold>/]<name>/<model>-<task>-<layer>/."""
+    from emofeat.classical.run import fit_all
+    from emofeat.store import Store
+
     f = exp.config.fit
     store = exp.out / "stores" / section.name
     exp.say(f"extract {section.name}: {section.backbone} ({section.weights})")
@@ -183,6 +199,9 @@ def extract_store(manifest: Manifest, store: Path, config: ExtractConfig, split:
                   min_agree: int | None = None, colour: bool = False) -> Path:
     """``extract`` (or ``extract_colour``) for a step of a config, which is the source of
     truth: a store made with other settings is extracted again, with a warning."""
+    from emofeat.baselines import extract_colour
+    from emofeat.extract import extract
+
     def make(overwrite: bool) -> Path:
         config_now = replace(config, overwrite=overwrite)
         if colour:
@@ -199,6 +218,9 @@ def extract_store(manifest: Manifest, store: Path, config: ExtractConfig, split:
 
 def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
     """Whether ``run_dir`` must be (re)done: not complete, or made with other settings."""
+    from emofeat.runs import is_complete
+    from emofeat.runs.settings import run_changes
+
     if not is_complete(run_dir):
         return True
     if diff := run_changes(run_dir, requested):
@@ -211,6 +233,10 @@ def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit
                   ) -> list[Path]:
     """OUT/runs/[<fold>/]baselines/majority-<task>/ (a rating task: mean-<task>/) and the
     colour-feature runs (their store extracted once)."""
+    from emofeat.baselines import majority_run
+    from emofeat.classical.run import fit_all
+    from emofeat.runs.settings import majority_settings
+
     b = exp.config.baselines
     runs = []
     for unit in units if b.majority else []:
@@ -254,6 +280,7 @@ def _finetune_one(exp: Experiment, manifest: Manifest, split: Split, run_dir: Pa
                   config: FinetuneConfig) -> None:
     from emofeat.finetune import CHECKPOINT, finetune
     from emofeat.finetune.resume import checkpoint_changes, finetune_settings
+    from emofeat.runs import is_complete
 
     ft, task = exp.config.finetune, config.task
     settings = finetune_settings(config, manifest, split)
@@ -276,6 +303,9 @@ def _finetune_one(exp: Experiment, manifest: Manifest, split: Split, run_dir: Pa
 def run_compare(exp: Experiment, runs: Sequence[Path]) -> dict[str, Any]:
     """OUT/report/report.{html,md,json} over the runs of this config (others an earlier
     config left in OUT/runs are named in a warning, not reported)."""
+    from emofeat.report import compare
+    from emofeat.report.collect import find_runs
+
     exp.say("compare")
     others = sorted(set(find_runs([exp.out / "runs"])) - set(runs))
     if others:
