@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from emofeat import splits as splits_mod
-from emofeat.audit.findings import DROP_REASONS, AuditOptions
+from emofeat.audit.findings import DROP_REASONS, AuditOptions, check_drop
 from emofeat.datasets import FORMATS, Manifest, describe, load_manifest
 from emofeat.demo import DemoSpec, make_demo
 from emofeat.errors import EmofeatError
@@ -102,9 +102,7 @@ def split_cmd(
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     groups = None
     if group_by is not None:
-        if "split" in manifest.extra:
-            raise EmofeatError(f"the {manifest.format} release has its own split; grouped "
-                               "splits are made only for data sets without one")
+        splits_mod.check_no_release_split(manifest, "grouped splits")  # before hashing
         if group_by == "duplicates":
             with progress_bar("hash images") as progress:
                 from emofeat.audit import duplicate_groups
@@ -269,10 +267,7 @@ def audit_cmd(
     options.check()
     if store is None and (cosine is not None or layer is not None):
         raise EmofeatError("--cosine and --layer need --store")
-    unknown = sorted(set(names(drop)) - set(DROP_REASONS))
-    if unknown:  # before the data set is read
-        raise EmofeatError(f"--drop: unknown reason(s) {', '.join(unknown)}; valid: "
-                           f"{', '.join(DROP_REASONS)}")
+    check_drop(names(drop))  # before the data set is read
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = splits_mod.choose_split(manifest, splits_file)
     source = str(splits_file) if splits_file else splits_mod.split_source(manifest)

@@ -32,7 +32,7 @@ from emofeat.splits import (
     DEFAULT_SEED,
     Split,
     _allocate,
-    _no_release_split,
+    check_no_release_split,
     group_holdout,
     make_split,
     parse_fractions,
@@ -59,7 +59,7 @@ def make_folds(manifest: Manifest, k: int, seed: int = DEFAULT_SEED,
     categories); val is whole groups of the rest."""
     from sklearn.model_selection import StratifiedKFold
 
-    _no_release_split(manifest, "folds")
+    check_no_release_split(manifest, "folds")
     if k < 2:
         raise EmofeatError(f"folds must be at least 2, got {k}")
     if not 0 <= val_fraction < 1:
@@ -133,7 +133,7 @@ def make_repeats(manifest: Manifest, r: int, seed: int = DEFAULT_SEED,
                  ) -> list[Split]:
     """``r`` stratified random train/val/test splits, seeded ``seed``, ``seed + 1``, ...
     (with ``groups``: grouped, see :func:`~emofeat.splits.make_group_split`)."""
-    _no_release_split(manifest, "repeats")
+    check_no_release_split(manifest, "repeats")
     if r < 2:
         raise EmofeatError(f"repeats must be at least 2, got {r}")
     fractions = parse_fractions(fractions)

@@ -155,7 +155,7 @@ def make_split(
     return Split(assignment)
 
 
-def _no_release_split(manifest: Manifest, what: str) -> None:
+def check_no_release_split(manifest: Manifest, what: str) -> None:
     if "split" in manifest.extra:
         raise EmofeatError(f"the {manifest.format} release has its own split; {what} are "
                            "made only for data sets without one")
@@ -196,7 +196,7 @@ def make_group_split(manifest: Manifest, groups: Sequence[str], group_by: str,
     """A seeded train/val/test split that keeps every group in one split (test: about the
     test fraction of the images, by whole groups, stratified by label as far as groups
     allow; val likewise from the rest)."""
-    _no_release_split(manifest, "grouped splits")
+    check_no_release_split(manifest, "grouped splits")
     f_train, f_val, f_test = parse_fractions(fractions)
     if len(groups) != len(manifest):
         raise ValueError("one group per manifest row")

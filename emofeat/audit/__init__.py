@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from emofeat.audit.findings import DROP_REASONS, AuditOptions, Findings
+from emofeat.audit.findings import DROP_REASONS, AuditOptions, Findings, check_drop
 from emofeat.audit.groups import find_groups
 from emofeat.audit.hashes import hash_images
 from emofeat.datasets.manifest import Manifest
@@ -83,11 +83,7 @@ def audit(manifest: Manifest, out: Path, options: AuditOptions | None = None,
     is an audit that did not finish); with ``drop``, also write the cleaned CSV list."""
     from emofeat.audit.report import clean_path_in, summary, write_audit, write_clean
 
-    if drop:
-        unknown = sorted(set(drop) - set(DROP_REASONS))
-        if unknown:
-            raise EmofeatError(f"--drop: unknown reason(s) {', '.join(unknown)}; valid: "
-                               f"{', '.join(DROP_REASONS)}")
+    check_drop(drop)
     target = clean_path_in(manifest.root, clean) if drop else None  # refused before decoding
     started = time.perf_counter()
     findings = find_findings(manifest, options, out, store, layer, split, split_source,

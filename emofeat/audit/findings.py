@@ -23,6 +23,14 @@ DROP_REASONS: dict[str, str] = {
 }
 
 
+def check_drop(reasons: Collection[str]) -> None:
+    """Refuse a ``--drop`` reason that is not one of :data:`DROP_REASONS`."""
+    unknown = sorted(set(reasons) - set(DROP_REASONS))
+    if unknown:
+        raise EmofeatError(f"--drop: unknown reason(s) {', '.join(unknown)}; valid: "
+                           f"{', '.join(DROP_REASONS)}")
+
+
 @dataclass(frozen=True)
 class AuditOptions:
     """How the audit decides. ``max_distance``: perceptual-hash bits two near copies may
@@ -129,10 +137,7 @@ class Findings:
 
     def dropped(self, reasons: Collection[str]) -> dict[str, list[int]]:
         """The rows ``--drop`` leaves out, by reason (a row counted under its first)."""
-        unknown = sorted(set(reasons) - set(DROP_REASONS))
-        if unknown:
-            raise EmofeatError(f"--drop: unknown reason(s) {', '.join(unknown)}; valid: "
-                               f"{', '.join(DROP_REASONS)}")
+        check_drop(reasons)
         out: dict[str, list[int]] = {r: [] for r in DROP_REASONS if r in reasons}
         if "unreadable" in out:
             out["unreadable"] = self.unreadable

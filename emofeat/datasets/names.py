@@ -95,7 +95,3 @@ class DiskNames:
         """Id -> name on disk, for the ids whose name differs (not valid UTF-8)."""
         return {i: self.names[i] for i in ids if i in self.names and self.names[i] != i}
 
-
-def disk_files(ids: Iterable[str], names: Iterable[str]) -> dict[str, str]:
-    """Id -> name on disk for the rows whose name is not their id."""
-    return {i: n for i, n in zip(ids, names, strict=True) if i != n}

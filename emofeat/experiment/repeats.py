@@ -55,9 +55,7 @@ def split_groups(out: Path, section: SplitSection, manifest: Manifest) -> list[s
     if section.file:
         raise EmofeatError("[split]: give file or group_by, not both (a split file's own "
                            "group column says how it was grouped)")
-    if "split" in manifest.extra:
-        raise EmofeatError(f"[split] group_by: the {manifest.format} release has its own "
-                           "split; grouped splits are made only for data sets without one")
+    splits_mod.check_no_release_split(manifest, "grouped splits ([split] group_by)")
     cache = out / "audit" if by == "duplicates" else None
     return splits_mod.split_groups(manifest, by, cache, where="[split] group_by")
 
