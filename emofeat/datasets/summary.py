@@ -32,11 +32,11 @@ def _rating_stats(column: tuple) -> dict[str, float | int]:
             "mean": float(sum(values)) / len(values)}
 
 
-def _task_images(manifest: Manifest) -> dict[str, dict[str, Any]]:
+def _task_images(manifest: Manifest, tasks: list[str]) -> dict[str, dict[str, Any]]:
     """Per served task: the images it uses, the images left out by reason, and where its
     labels come from (``labels``, ``valence ratings``, or the rating column)."""
     info: dict[str, dict[str, Any]] = {}
-    for task in served_tasks(manifest):
+    for task in tasks:
         support = task_support(manifest, task)
         if task in manifest.extra:  # a rating task
             info[task] = {"n_images": support.n_images,
@@ -70,8 +70,8 @@ def describe(manifest: Manifest, split: Split | Mapping[str, str] | None = None)
         "n_images": len(manifest),
         "n_classes": len(manifest.classes),
         "counts": manifest.counts(),
-        "tasks": served_tasks(manifest),
-        "task_images": _task_images(manifest),
+        "tasks": (tasks := served_tasks(manifest)),
+        "task_images": _task_images(manifest, tasks),
         **({"label_rules": rules} if (rules := label_agreement(manifest)) else {}),
         "split_source": source,
     }
