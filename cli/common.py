@@ -105,6 +105,15 @@ def label_from_option() -> Any:
                              "emotion rated most probable; ties dropped).")
 
 
+def drop_invalid_option() -> Any:
+    """``--drop-invalid``, for every command that records or trains on distributions."""
+    return typer.Option(False, "--drop-invalid",
+                        help="Leave images whose emotion distribution is invalid (a missing "
+                             "or negative share, all zero, shares not summing to 1) out of "
+                             "the distribution task, counted; by default such a row stops "
+                             "the command, naming it.")
+
+
 def names(text: str | None) -> list[str]:
     """``"a, b,c"`` -> ``["a", "b", "c"]``; None or empty -> []."""
     return [x.strip() for x in text.split(",") if x.strip()] if text else []

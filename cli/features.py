@@ -17,6 +17,7 @@ from emofeat.splits import read_split
 
 from .common import (
     allow_outside_root_option,
+    drop_invalid_option,
     label_from_option,
     names,
     out,
@@ -66,6 +67,7 @@ def extract_cmd(
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
     label_from: str | None = label_from_option(),
+    drop_invalid: bool = drop_invalid_option(),
     shard_size: int = typer.Option(DEFAULTS.shard_size, help="Images per HDF5 shard."),
     seed: int = typer.Option(DEFAULTS.seed, help="Seed of --weights random."),
     splits: Path | None = typer.Option(None, help="A splits.csv to use; default: a new seeded "
@@ -92,7 +94,8 @@ def extract_cmd(
                            pooling=pooling, batch_size=batch_size, workers=workers, device=device,
                            precision=precision, dtype=dtype, shard_size=shard_size,
                            strict=strict, overwrite=overwrite, seed=seed,
-                           memory_format=memory_format, compile=compile_model)
+                           memory_format=memory_format, compile=compile_model,
+                           drop_invalid=drop_invalid)
     config.check()
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = read_split(splits, manifest) if splits else None

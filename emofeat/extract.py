@@ -32,6 +32,7 @@ from emofeat.backbones import (
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_batch_size, resolve_device, resolve_precision
 from emofeat.distributed import SINGLE, Ranks, finish_shared, shared_store
+from emofeat.distributions import DISTRIBUTION_TASK, distribution_table, distributions_info
 from emofeat.errors import EmofeatError
 from emofeat.extract_config import ExtractConfig  # re-exported: emofeat.extract.ExtractConfig
 from emofeat.frozen import FeatureModel
@@ -70,13 +71,16 @@ class _ShardBuffer:
 
 
 def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
-                 min_agree: int | None) -> dict[str, Any]:
+                 min_agree: int | None, drop_invalid: bool = False) -> dict[str, Any]:
     """store.json fields every store has, whatever computes its features (``ratings`` only
-    where the data set has rating columns)."""
+    where the data set has rating columns, ``distributions`` where it has per-class shares:
+    an invalid row is an error unless ``drop_invalid``)."""
     from emofeat.datasets.labels import label_rule_of
     from emofeat.store import FORMAT_VERSION, STORE_FORMAT
 
     ratings = ratings_info(manifest)
+    distributions = distributions_info(distribution_table(manifest, drop_invalid),
+                                       manifest.ids)
     rule = label_rule_of(manifest)
     return {
         "format": STORE_FORMAT,
@@ -89,6 +93,7 @@ def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
         "dataset_root": str(manifest.root.resolve()),
         "splits_sha256": split.sha256,
         **({"ratings": ratings} if ratings else {}),
+        **({"distributions": distributions} if distributions else {}),
         "versions": versions(),
     }
 
@@ -108,7 +113,7 @@ def build_meta(
     when a layer gives tokens (they are left out of its pooling)."""
     tokens = prefix and any(len(i.shape) == 2 for i in layers)
     return {
-        **dataset_meta(manifest, split, config.shard_size, min_agree),
+        **dataset_meta(manifest, split, config.shard_size, min_agree, config.drop_invalid),
         "backbone": config.backbone,
         "weights": weights.to_dict(),
         "data_config": cfg,
@@ -142,6 +147,7 @@ def extract(
     precision = resolve_precision(config.precision, device)
     split = split or make_split(manifest)
     check_split_matches(split, manifest.ids, source="the split")
+    distribution_table(manifest, config.drop_invalid)  # invalid rows: refused before the model
 
     model, weights = create_backbone(config.backbone, config.weights, seed=config.seed)
     cfg = data_config(model)
@@ -252,6 +258,8 @@ class _Engine:
         self.done = 0
         self.total = 0
         self.ratings = rating_table(manifest) if writer.record.ratings is not None else {}
+        self.distributions = {} if writer.record.distributions is None else {
+            DISTRIBUTION_TASK: _table_values(manifest, config.drop_invalid)}
 
     def run(self, loader: Iterable[dict[str, Any]], source: Any, pending: Sequence[int]) -> None:
         self.shard_of_row = {row: idx for idx in pending for row in self.writer.ranges[idx]}
@@ -291,14 +299,15 @@ class _Engine:
             while len(self.writes) >= self.MAX_WAITING_WRITES:
                 self.writes.popleft().result()
             self.writes.append(self.pool.submit(_flush, self.writer, self.manifest, index,
-                                                self.buffers.pop(index), self.ratings))
+                                                self.buffers.pop(index), self.ratings,
+                                                self.distributions))
         self.done += len(rows)
         if self.progress is not None:
             self.progress(self.done, self.total)
 
 
 def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffer,
-           ratings: dict[str, np.ndarray]) -> None:
+           ratings: dict[str, np.ndarray], distributions: dict[str, np.ndarray]) -> None:
     dims = {layer.name: layer.dim for layer in writer.record.layers}
     writer.write_shard(
         index,
@@ -308,4 +317,11 @@ def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffe
                       else np.zeros((0, dims[n]), np.float32)) for n in dims},
         failed=sorted((manifest.ids[r], why) for r, why in buf.failed),
         ratings={c: values[buf.rows] for c, values in ratings.items()},
+        distributions={t: values[buf.rows] for t, values in distributions.items()},
     )
+
+
+def _table_values(manifest: Manifest, drop_invalid: bool) -> np.ndarray:
+    table = distribution_table(manifest, drop_invalid)
+    assert table is not None  # the store records a distribution
+    return table.values

@@ -36,6 +36,9 @@ class ExtractConfig:
     seed: int = 0  # random-init weights
     memory_format: str = "auto"  # channels_last
     compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
+    # images whose emotion distribution is invalid are left out of that task (counted in
+    # store.json) instead of stopping the extraction
+    drop_invalid: bool = False
 
     def check(self) -> None:
         for name, value, valid in (("pooling", self.pooling, POOLINGS),

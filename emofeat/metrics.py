@@ -116,6 +116,65 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]
     }
 
 
+# --------------------------------------------------------------------------- distributions
+#
+# Label distribution learning (Geng, IEEE TKDE 2016): six measures between a true
+# distribution p and a predicted q, each averaged over images. Chebyshev, Clark, Canberra
+# and KL divergence: lower is better; cosine and intersection: higher is better.
+# Zero shares: Clark, Canberra and KL clip both p and q to [LDL_EPS, 1] first, as PyLDL
+# (pyldl.metrics) does, with LDL_EPS the float64 machine epsilon (2.2e-16). A class both
+# give 0 then adds 0 (0/0 and 0 log 0 taken as 0, their limits); a class the truth gives 0
+# adds 1 to Canberra and Clark's sum; a class the prediction gives 0 but the truth p > 0
+# adds p * (log p + 36.04) to KL: large, not infinite, so one confident miss cannot make a
+# mean infinite. Chebyshev, cosine and intersection need no epsilon.
+
+#: Lower is better.
+LDL_DISTANCES = ("chebyshev", "clark", "canberra", "kl_divergence")
+#: Higher is better.
+LDL_SIMILARITIES = ("cosine", "intersection")
+LDL_METRICS = (*LDL_DISTANCES, *LDL_SIMILARITIES)
+LDL_EPS = float(np.finfo(np.float64).eps)
+
+
+def ldl_per_image(p: np.ndarray, q: np.ndarray) -> dict[str, np.ndarray]:
+    """The six measures of every image (rows of ``p`` true, ``q`` predicted), and
+    ``top1`` (1 where q's top class is one of p's top classes)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.asarray(q, dtype=np.float64)
+    pc, qc = np.clip(p, LDL_EPS, 1.0), np.clip(q, LDL_EPS, 1.0)
+    norms = np.linalg.norm(p, axis=1) * np.linalg.norm(q, axis=1)
+    top = q.argmax(axis=1)
+    return {
+        "chebyshev": np.abs(p - q).max(axis=1),
+        "clark": np.sqrt((((pc - qc) / (pc + qc)) ** 2).sum(axis=1)),
+        "canberra": (np.abs(pc - qc) / (pc + qc)).sum(axis=1),
+        "kl_divergence": (pc * (np.log(pc) - np.log(qc))).sum(axis=1),
+        "cosine": (p * q).sum(axis=1) / np.where(norms > 0, norms, 1.0),
+        "intersection": np.minimum(p, q).sum(axis=1),
+        "top1": (p[np.arange(len(p)), top] >= p.max(axis=1)).astype(np.float64),
+    }
+
+
+def distribution_metrics(p: np.ndarray, q: np.ndarray) -> dict[str, Any]:
+    """The six LDL measures averaged over images, and ``top1_accuracy`` (the predicted
+    dominant emotion is the true one; any of them where the truth ties)."""
+    if len(p) == 0:
+        return {"n": 0}
+    per = ldl_per_image(p, q)
+    return {"n": len(p), **{k: _round(per[k].mean()) for k in LDL_METRICS},
+            "top1_accuracy": _round(per["top1"].mean())}
+
+
+def bootstrap_ldl(p: np.ndarray, q: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """Every LDL measure (and ``top1_accuracy``) of every resample: count-weighted means."""
+    per = ldl_per_image(p, q)
+    w = counts.astype(np.float64)
+    n = w.sum(axis=1)
+    out = {k: w @ per[k] / n for k in LDL_METRICS}
+    out["top1_accuracy"] = w @ per["top1"] / n
+    return out
+
+
 # --------------------------------------------------------------------------- uncertainty
 #
 # Bootstrap resamples of the test set are drawn as multinomial counts (how often each test

@@ -106,8 +106,12 @@ TASK_NAMES: tuple[str, ...] = ("valence", "emotion8", "label")
 #: Rating regression tasks: the target is the manifest's extra column of the same name
 #: (Emotion6: 1-9, OASIS: 1-7), recorded in a feature store at extraction.
 SCORE_TASKS: tuple[str, ...] = ("valence_score", "arousal_score")
-#: What a task predicts: a class (``TASK_NAMES``) or a rating (``SCORE_TASKS``).
-TASK_KINDS: tuple[str, ...] = ("classification", "regression")
+#: The emotion-distribution task: the target is the share of annotators per class
+#: (:mod:`emofeat.distributions`), recorded in a feature store at extraction.
+DISTRIBUTION_TASKS: tuple[str, ...] = ("distribution",)
+#: What a task predicts: a class (``TASK_NAMES``), a rating (``SCORE_TASKS``) or a
+#: distribution over classes (``DISTRIBUTION_TASKS``).
+TASK_KINDS: tuple[str, ...] = ("classification", "regression", "distribution")
 
 #: What "all tasks" means: the two tasks on Mikels' emotions (``label`` is a dataset's own).
 ALL_TASKS: tuple[str, ...] = ("valence", "emotion8")
@@ -122,8 +126,24 @@ class RatingTask:
     kind: str = "regression"
 
 
+@dataclass(frozen=True)
+class DistributionTask:
+    """The distribution task: predict the share of annotators for each of ``classes``."""
+
+    name: str
+    classes: tuple[str, ...]
+    kind: str = "distribution"
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.classes)
+
+
 def task_kind(name: str) -> str:
-    """``regression`` for the rating tasks, ``classification`` for every other task."""
+    """``regression`` for the rating tasks, ``distribution`` for the distribution task,
+    ``classification`` for every other task."""
+    if name in DISTRIBUTION_TASKS:
+        return "distribution"
     return "regression" if name in SCORE_TASKS else "classification"
 
 
@@ -150,10 +170,14 @@ def get_task(name: str, labels: Sequence[str] | None = None) -> Task:
         raise EmofeatError(f"'{name}' is a rating regression task; only `emofeat fit` (models "
                            "ridge, svr, lightgbm) predicts ratings, classifiers need one of "
                            f"{', '.join(TASK_NAMES)}")
+    elif name in DISTRIBUTION_TASKS:
+        raise EmofeatError(f"'{name}' predicts a distribution over a data set's classes; "
+                           "classifiers need one of " + ", ".join(TASK_NAMES))
     else:
         raise EmofeatError(f"unknown task '{name}'; valid tasks: {', '.join(TASK_NAMES)} "
                            f"(classification), {', '.join(SCORE_TASKS)} (rating regression, "
-                           "`emofeat fit` only)")
+                           f"`emofeat fit` only), {', '.join(DISTRIBUTION_TASKS)} (emotion "
+                           "distributions)")
     if labels is not None:
         _check_labels(task, labels)
     return task

@@ -1,6 +1,6 @@
 """The estimator registries: each family is a scikit-learn Pipeline with a declared grid;
 :data:`ESTIMATORS` are the classifiers, :data:`REGRESSORS` the regressors of the rating
-tasks."""
+tasks, :data:`DISTRIBUTION_MODELS` the models of the distribution task."""
 
 from __future__ import annotations
 
@@ -98,12 +98,51 @@ REGRESSORS: dict[str, EstimatorSpec] = {
             summary="LGBMRegressor, column subsampling 0.3, early stopping on val"),
     )
 }
+
+
+def _soft(make: Callable[..., BaseEstimator], targets: str) -> Callable[..., BaseEstimator]:
+    def build(**params: Any) -> BaseEstimator:
+        from emofeat.classical.soft import SoftTargetClassifier
+
+        return SoftTargetClassifier(make(**params), targets=targets)
+
+    return build
+
+
+_LOGREG = ESTIMATORS["logreg"]
+#: Models of the distribution task: classifiers fitted to the distributions as soft
+#: targets (:mod:`emofeat.classical.soft`), and the one-hot baseline; tuned on val by the
+#: mean KL divergence.
+DISTRIBUTION_MODELS: dict[str, EstimatorSpec] = {
+    s.name: s
+    for s in (
+        EstimatorSpec(
+            "logreg", _soft(LogisticRegression, "soft"), _LOGREG.fixed, _LOGREG.grid,
+            scores="distribution", kind="distribution",
+            summary="StandardScaler -> multinomial LogisticRegression (lbfgs) on soft "
+                    "targets (cross-entropy to the distributions)"),
+        EstimatorSpec(
+            "lightgbm", _soft(_lightgbm, "soft"), _LIGHTGBM,
+            {"num_leaves": [15, 31], "learning_rate": [0.1]}, scale=False,
+            early_stopping=True, jobs_param="n_jobs", scores="distribution",
+            kind="distribution",
+            summary="LGBMClassifier on soft targets, column subsampling 0.3, early "
+                    "stopping on val cross-entropy"),
+        EstimatorSpec(
+            "logreg-onehot", _soft(LogisticRegression, "onehot"), _LOGREG.fixed, _LOGREG.grid,
+            scores="distribution", kind="distribution",
+            summary="StandardScaler -> multinomial LogisticRegression on each image's "
+                    "dominant emotion (one-hot: what thresholding keeps); its probabilities"),
+    )
+}
 REGISTRIES: dict[str, dict[str, EstimatorSpec]] = {"classification": ESTIMATORS,
-                                                   "regression": REGRESSORS}
+                                                   "regression": REGRESSORS,
+                                                   "distribution": DISTRIBUTION_MODELS}
 
 
 def get_spec(name: str, kind: str = "classification") -> EstimatorSpec:
-    """A classifier (default) or, with ``kind="regression"``, a regressor by name."""
+    """A classifier (default), a regressor (``kind="regression"``) or a distribution model
+    (``kind="distribution"``) by name."""
     return REGISTRIES[kind][select_models([name], kind)[0]]
 
 

@@ -15,14 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from emofeat.errors import EmofeatError
-from emofeat.taxonomy import ALL_TASKS, SCORE_TASKS, TASK_NAMES, task_kind
+from emofeat.taxonomy import ALL_TASKS, DISTRIBUTION_TASKS, SCORE_TASKS, TASK_NAMES, task_kind
 
 #: The classifiers (classification tasks).
 MODEL_NAMES: tuple[str, ...] = ("logreg", "svm", "svm-rbf", "lightgbm")
 #: The regressors (rating tasks).
 REGRESSOR_NAMES: tuple[str, ...] = ("ridge", "svr", "lightgbm")
+#: The models of the distribution task (soft targets, and the one-hot baseline).
+DISTRIBUTION_MODEL_NAMES: tuple[str, ...] = ("logreg", "lightgbm", "logreg-onehot")
 MODELS_BY_KIND: dict[str, tuple[str, ...]] = {"classification": MODEL_NAMES,
-                                              "regression": REGRESSOR_NAMES}
+                                              "regression": REGRESSOR_NAMES,
+                                              "distribution": DISTRIBUTION_MODEL_NAMES}
+_KIND_WORDS = {"classification": ("model", "a classifier"),
+               "regression": ("regressor", "a regressor"),
+               "distribution": ("distribution model", "a distribution model")}
 #: How users spell class weighting (CLI and config files); ``none`` is stored as None.
 CLASS_WEIGHTS: tuple[str, ...] = ("balanced", "none")
 
@@ -67,22 +73,25 @@ def select(requested: Sequence[str], valid: Sequence[str], what: str,
 
 def select_models(requested: Sequence[str], kind: str = "classification") -> list[str]:
     """Model names of one kind (classifiers by default); ``all`` is every one of them."""
-    return select(requested, MODELS_BY_KIND[kind],
-                  "model" if kind == "classification" else "regressor")
+    return select(requested, MODELS_BY_KIND[kind], _KIND_WORDS[kind][0])
 
 
 def select_tasks(requested: Sequence[str]) -> list[str]:
-    """Task names, classification or rating tasks; ``all`` is valence and emotion8."""
-    return select(requested, (*TASK_NAMES, *SCORE_TASKS), "task", every=ALL_TASKS)
+    """Task names, classification, rating or distribution tasks; ``all`` is valence and
+    emotion8."""
+    return select(requested, (*TASK_NAMES, *SCORE_TASKS, *DISTRIBUTION_TASKS), "task",
+                  every=ALL_TASKS)
 
 
 def select_class_tasks(requested: Sequence[str]) -> list[str]:
-    """Classification task names only (fine-tuning predicts classes)."""
+    """Classification task names, and the distribution task (fine-tuning predicts classes
+    or a distribution over them)."""
     for name in requested:
         if name in SCORE_TASKS:
             raise EmofeatError(f"'{name}' is a rating regression task, which only `emofeat "
-                               f"fit` does; tasks here: {', '.join(TASK_NAMES)}")
-    return select(requested, TASK_NAMES, "task", every=ALL_TASKS)
+                               f"fit` does; tasks here: "
+                               f"{', '.join((*TASK_NAMES, *DISTRIBUTION_TASKS))}")
+    return select(requested, (*TASK_NAMES, *DISTRIBUTION_TASKS), "task", every=ALL_TASKS)
 
 
 def check_model_names(models: Sequence[str]) -> list[str]:
@@ -95,7 +104,9 @@ def check_model_names(models: Sequence[str]) -> list[str]:
             raise EmofeatError(f"unknown model '{name}'; valid models: "
                                f"{', '.join(MODEL_NAMES)} (classifiers); "
                                f"{', '.join(REGRESSOR_NAMES)} (regressors, for the rating "
-                               f"tasks {', '.join(SCORE_TASKS)})")
+                               f"tasks {', '.join(SCORE_TASKS)}); "
+                               f"{', '.join(DISTRIBUTION_MODEL_NAMES)} (for the task "
+                               "distribution)")
     return names
 
 
@@ -114,7 +125,7 @@ def plan_fits(models: Sequence[str], tasks: Sequence[str]) -> list[tuple[str, st
         fitting = list(MODELS_BY_KIND[kind]) if names == ["all"] else \
             [m for m in names if m in MODELS_BY_KIND[kind]]
         if not fitting:
-            what = "a regressor" if kind == "regression" else "a classifier"
+            what = _KIND_WORDS[kind][1]
             raise EmofeatError(f"task '{task}' needs {what} "
                                f"({', '.join(MODELS_BY_KIND[kind])}); got {', '.join(names)}")
         pairs += [(m, task) for m in fitting]

@@ -92,21 +92,32 @@ def save_model(pipe: Pipeline, run_dir: Path) -> list[str]:
     return [SKOPS_FILE]
 
 
+#: emofeat's own estimator types that model files may hold (everything else must be a type
+#: skops trusts by default).
+OWN_TYPES = ["emofeat.classical.soft.SoftTargetClassifier"]
+
+
 def _skops_load(path: Path) -> Any:
     import skops.io as sio
 
-    untrusted = sio.get_untrusted_types(file=path)
+    untrusted = [t for t in sio.get_untrusted_types(file=path) if t not in OWN_TYPES]
     if untrusted:
         raise EmofeatError(f"{path} holds types emofeat does not load: {untrusted}")
-    return sio.load(path, trusted=[])
+    return sio.load(path, trusted=OWN_TYPES)
 
 
-def load_model(files: Mapping[str, Path], regression: bool = False) -> Any:
+def load_model(files: Mapping[str, Path], regression: bool = False,
+               distribution: bool = False) -> Any:
     """Load what :func:`save_model` wrote (paths already hash-checked by the caller); a
-    booster of a rating task (``regression``) predicts ratings."""
+    booster of a rating task (``regression``) predicts ratings, one of the distribution
+    task (``distribution``) predicts distributions."""
     if BOOSTER_FILE in files:
         loader = BoosterRegressor if regression else BoosterClassifier
-        booster = loader.from_file(files[BOOSTER_FILE])
+        booster: Any = loader.from_file(files[BOOSTER_FILE])
+        if distribution:
+            from emofeat.classical.soft import ProbabilitiesAsDistribution
+
+            booster = ProbabilitiesAsDistribution(booster)
         if PRE_FILE in files:
             pre = _skops_load(files[PRE_FILE])
             return Pipeline([*pre.steps, ("clf", booster)])

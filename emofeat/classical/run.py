@@ -1,7 +1,8 @@
 """From a feature store to run directories: load a layer once, fit every model and task.
 
 Classification targets are the store's labels; a rating task's targets are the ratings the
-store recorded at extraction (``/ratings/<column>``), so ``fit STORE`` needs nothing else.
+store recorded at extraction (``/ratings/<column>``), the distribution task's the
+distributions it recorded (``/distributions/<task>``), so ``fit STORE`` needs nothing else.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.datasets.tasks import VALENCE_RATING, TaskLabels, task_labels
 from emofeat.errors import EmofeatError
 from emofeat.runs import (
+    DistributionPredictions,
     FeatureRun,
     FeaturesRecord,
     Predictions,
@@ -39,7 +41,10 @@ from emofeat.runs import (
 from emofeat.runs.settings import refuse_changed, run_changes
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches, read_split
 from emofeat.store import Store
-from emofeat.taxonomy import SCORE_TASKS, RatingTask, Task
+from emofeat.taxonomy import DISTRIBUTION_TASKS, SCORE_TASKS, DistributionTask, RatingTask, Task
+
+#: Any task a fit can be asked for.
+AnyTask = Task | RatingTask | DistributionTask
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +96,16 @@ def store_task_labels(store: Store, task: str) -> TaskLabels:
                        None if ratings is None else ratings.tolist())
 
 
-def _targets(store: Store, task: Task | RatingTask) -> tuple[np.ndarray, np.ndarray]:
-    """Every row's target (class index or rating) and which rows have one."""
+def _targets(store: Store, task: AnyTask) -> tuple[np.ndarray, np.ndarray]:
+    """Every row's target (class index, rating or distribution) and which rows have one."""
+    if isinstance(task, DistributionTask):
+        dist = store.distribution(task.name)
+        usable = np.isfinite(dist).all(axis=1)
+        invalid = (store.record.distributions or {})[task.name].invalid
+        for reason, n in invalid.items():
+            log.warning("%d images of %s have an invalid distribution (%s); left out of this "
+                        "task", n, store.path, reason)
+        return dist, usable
     if isinstance(task, Task):
         labels = store_task_labels(store, task.name)
         usable = np.array([lab is not None for lab in labels.labels], dtype=bool)
@@ -112,8 +125,7 @@ def _targets(store: Store, task: Task | RatingTask) -> tuple[np.ndarray, np.ndar
     return y, usable
 
 
-def split_data(store: Store, X: np.ndarray, task: Task | RatingTask, split: Split
-               ) -> SplitData:
+def split_data(store: Store, X: np.ndarray, task: AnyTask, split: Split) -> SplitData:
     y_all, usable = _targets(store, task)
     where: dict[str, list[int]] = {s: [] for s in SPLIT_NAMES}
     for row, image_id in enumerate(store.ids):
@@ -127,6 +139,11 @@ def split_data(store: Store, X: np.ndarray, task: Task | RatingTask, split: Spli
     if isinstance(task, RatingTask):
         if len(data.y["train"]) < 2:
             raise EmofeatError(f"task '{task.name}' needs at least 2 rated train images")
+        return data
+    if isinstance(task, DistributionTask):
+        if len(data.y["train"]) < 2:
+            raise EmofeatError(f"task '{task.name}' needs at least 2 train images with a "
+                               "distribution")
         return data
     missing = [task.classes[k] for k in range(task.n_classes) if k not in set(data.y["train"])]
     if missing:
@@ -155,10 +172,20 @@ def _features_record(store: Store, layers: Sequence[str]) -> FeaturesRecord:
     )
 
 
-def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]
-                   ) -> Predictions | RatingPredictions:
-    """Every split's predictions; no classes: a rating task's (no scores)."""
+def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str], kind: str = ""
+                   ) -> Predictions | RatingPredictions | DistributionPredictions:
+    """Every split's predictions; no classes: a rating task's (no scores); ``kind``
+    ``distribution``: true and predicted distributions."""
     ids, splits, y_true, y_pred, scores = [], [], [], [], []
+    if kind == "distribution":
+        present = [s for s in SPLIT_NAMES if len(data.y[s])]
+        for s in present:
+            ids += data.ids[s]
+            splits += [s] * len(data.ids[s])
+        return DistributionPredictions(
+            ids, splits, np.concatenate([data.y[s] for s in present]),
+            np.concatenate([np.asarray(pipe.predict(data.X[s]), dtype=np.float64)
+                            for s in present]), tuple(classes))
     if not classes:
         for s in SPLIT_NAMES:
             ids += data.ids[s]
@@ -179,7 +206,7 @@ def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str]
                        np.concatenate(scores), tuple(classes))
 
 
-def fit_request(spec: EstimatorSpec, task: Task | RatingTask, layers: Sequence[str],
+def fit_request(spec: EstimatorSpec, task: AnyTask, layers: Sequence[str],
                 store: Store, split: Split, options: FitOptions, grid: dict[str, list[Any]],
                 extend: bool = False) -> dict[str, Any]:
     """The settings of one run as asked for: recorded, and compared before it is reused
@@ -190,7 +217,7 @@ def fit_request(spec: EstimatorSpec, task: Task | RatingTask, layers: Sequence[s
             **({"grid_extend": True} if extend else {})}
 
 
-def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
+def fit_one(spec: EstimatorSpec, task: AnyTask, data: SplitData,
             layers: Sequence[str],
             store: Store, split: Split, run_dir: Path, options: FitOptions,
             grid: dict[str, list[Any]], overwrite: bool = False, extend: bool = False
@@ -203,7 +230,7 @@ def fit_one(spec: EstimatorSpec, task: Task | RatingTask, data: SplitData,
     fitted = fit_and_search(spec, data, options, grid, extend,
                             f"{spec.name} {task.name} {'+'.join(layers)}")
     t0 = time.perf_counter()
-    preds = predictions_of(fitted.pipeline, data, task.classes)
+    preds = predictions_of(fitted.pipeline, data, task.classes, task.kind)
     predict_s = time.perf_counter() - t0
     files = save_model(fitted.pipeline, run_dir)
     record = FeatureRun(
@@ -238,7 +265,7 @@ class _Planned:
 
     run_dir: Path
     spec: EstimatorSpec
-    task: Task | RatingTask
+    task: AnyTask
     layers: list[str]
     request: dict[str, Any]
     action: str = "fit"  # fit | skip (complete, same settings) | redo (other settings)
@@ -286,9 +313,12 @@ def fit_all(
     store = Store.open(store_dir)
     pairs = plan_fits(models, tasks)
     task_names = list(dict.fromkeys(t for _, t in pairs))
-    labels = {t: store_task_labels(store, t) for t in task_names if t not in SCORE_TASKS}
-    task_objs: list[Task | RatingTask] = [labels[t].task if t in labels else RatingTask(t)
-                                          for t in task_names]
+    labels = {t: store_task_labels(store, t) for t in task_names
+              if t not in SCORE_TASKS and t not in DISTRIBUTION_TASKS}
+    task_objs: list[AnyTask] = [
+        labels[t].task if t in labels else
+        DistributionTask(t, store.distribution_classes(t)) if t in DISTRIBUTION_TASKS else
+        RatingTask(t) for t in task_names]
     for t in task_objs:
         if isinstance(t, RatingTask):
             store.check_rating(t.name)

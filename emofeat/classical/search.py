@@ -252,7 +252,7 @@ def fit_and_search(spec: EstimatorSpec, data: SplitData, options: FitOptions,
     warning (``what`` names the fit in it); ``extend``: the grid is first extended once in
     that direction (the run records the extended grid)."""
     grid = {k: list(v) for k, v in (grid or spec.grid).items()}
-    if spec.kind == "regression":
+    if spec.kind != "classification":
         options = replace(options, class_weight=None)  # no classes to weight
     pca = spec.pca if options.pca is None else options.pca
     limit = min(data.X["train"].shape[0] - 1, data.X["train"].shape[1])

@@ -1,6 +1,8 @@
 """Reader for a CSV list: ``path,label[,agree]``, paths relative to the CSV file; optional
-columns ``split`` (a list's own train/val/test split) and the ratings ``valence_score`` and
-``arousal_score`` are kept (``data audit --drop`` writes them when the data set has them)."""
+columns ``split`` (a list's own train/val/test split), the ratings ``valence_score`` and
+``arousal_score`` (``data audit --drop`` writes them when the data set has them), and an
+emotion distribution as ``dist_<class>`` shares or ``votes_<class>`` counts (the task
+``distribution``, :mod:`emofeat.distributions`) are kept; an empty cell is a missing value."""
 
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ from emofeat.taxonomy import SCORE_TASKS, normalise_label
 from emofeat.textfiles import read_text
 
 REQUIRED = ("path", "label")
+#: Columns of an emotion distribution in a CSV list.
+DISTRIBUTION_PREFIXES = ("dist_", "votes_")
 #: Agreement is "K of 5 annotators agree" in FI and Twitter I.
 MAX_AGREE = 5
 
@@ -129,7 +133,8 @@ class CsvReader:
         first_line: dict[str, int] = {}
         names = _LazyNames(root)
         files: dict[str, str] = {}
-        kept = [c for c in ("split", *SCORE_TASKS) if c in header]
+        kept = [c for c in ("split", *SCORE_TASKS) if c in header] + [
+            c for c in header if c.startswith(DISTRIBUTION_PREFIXES) and c not in SCORE_TASKS]
         columns: dict[str, list[str | float]] = {c: [] for c in kept}
         for line, rec in enumerate(raw, start=2):
             rel, label = (rec.get("path") or "").strip(), (rec.get("label") or "").strip()

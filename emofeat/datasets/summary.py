@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from emofeat.datasets.labels import label_agreement
 from emofeat.datasets.manifest import Manifest
 from emofeat.datasets.tasks import manifest_task_labels, served_tasks, task_support
+from emofeat.taxonomy import DISTRIBUTION_TASKS
 
 if TYPE_CHECKING:
     from emofeat.splits import Split
@@ -42,6 +43,14 @@ def _task_images(manifest: Manifest, tasks: list[str]) -> dict[str, dict[str, An
             info[task] = {"n_images": support.n_images,
                           "left_out": {"no rating": len(manifest) - support.n_images}
                           if support.n_images < len(manifest) else {}, "source": task}
+            continue
+        if task in DISTRIBUTION_TASKS:
+            from emofeat.distributions import distribution_table
+
+            table = distribution_table(manifest, drop_invalid=True)
+            assert table is not None  # served
+            info[task] = {"n_images": table.n, "left_out": table.invalid,
+                          "source": table.source.describe(), "classes": list(table.classes)}
             continue
         labels = manifest_task_labels(manifest, task)
         info[task] = {"n_images": labels.n, "left_out": labels.left_out,

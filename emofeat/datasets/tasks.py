@@ -8,7 +8,10 @@
   left out of the task and counted);
 - ``label``: the data set's own classes, when there are at least two;
 - ``valence_score``, ``arousal_score``: the data set has that rating column (Emotion6,
-  OASIS) with at least one value.
+  OASIS) with at least one value;
+- ``distribution``: the data set has per-class shares or vote counts (Emotion6's
+  probabilities, Abstract's vote shares, a CSV's ``dist_<class>`` or ``votes_<class>``
+  columns; :mod:`emofeat.distributions`) with at least one valid row.
 
 Rows without a label of a task (OASIS images rated exactly on the midpoint have no binary
 valence; an Emotion6 image on the midpoint has no derived valence) serve the tasks they do
@@ -30,6 +33,7 @@ from emofeat.datasets.manifest import Manifest
 from emofeat.errors import EmofeatError
 from emofeat.taxonomy import (
     ALL_TASKS,
+    DISTRIBUTION_TASKS,
     SCORE_TASKS,
     TASK_NAMES,
     VALENCE_CLASSES,
@@ -40,7 +44,7 @@ from emofeat.taxonomy import (
 )
 
 #: Every task a data set may serve, in report order.
-EVERY_TASK: tuple[str, ...] = (*TASK_NAMES, *SCORE_TASKS)
+EVERY_TASK: tuple[str, ...] = (*TASK_NAMES, *SCORE_TASKS, *DISTRIBUTION_TASKS)
 
 
 #: Labels of a format that name no class of any classification task (their rows serve the
@@ -150,6 +154,8 @@ def task_support(manifest: Manifest, task: str) -> TaskSupport:
             return TaskSupport(task, n)
         return TaskSupport(task, 0, f"the {manifest.format} data set has no {task} ratings "
                                     "(Emotion6 and OASIS have valence_score and arousal_score)")
+    if task in DISTRIBUTION_TASKS:
+        return _distribution_support(manifest, task)
     if task not in TASK_NAMES:
         raise EmofeatError(f"unknown task '{task}'; valid tasks: {', '.join(EVERY_TASK)}")
     try:
@@ -161,6 +167,20 @@ def task_support(manifest: Manifest, task: str) -> TaskSupport:
         return TaskSupport(task, 0, f"the data set has one class for it ({', '.join(classes)})"
                            if classes else "no image has a label for it")
     return TaskSupport(task, labels.n)
+
+
+def _distribution_support(manifest: Manifest, task: str) -> TaskSupport:
+    from emofeat.distributions import PREFIXES, distribution_table
+
+    table = distribution_table(manifest, drop_invalid=True)
+    if table is None:
+        return TaskSupport(task, 0, f"the {manifest.format} data set has no per-class shares "
+                           f"or vote counts (columns {', '.join(p + '<class>' for p in PREFIXES)}"
+                           "; Emotion6 and Abstract have them)")
+    if not table.n:
+        return TaskSupport(task, 0, "no image has a valid distribution ("
+                           + "; ".join(f"{r}: {n}" for r, n in table.invalid.items()) + ")")
+    return TaskSupport(task, table.n)
 
 
 def served_tasks(manifest: Manifest) -> list[str]:

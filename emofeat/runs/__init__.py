@@ -3,7 +3,8 @@
 ```
 run.json          kind, model, task, classes, features, hashes, hyperparameters, search
                   table, timings, versions, model files with SHA-256; written LAST
-predictions.csv   id, split, y_true, y_pred, score_<class>... (a rating task: no scores)
+predictions.csv   id, split, y_true, y_pred, score_<class>... (a rating task: no scores;
+                  the distribution task: true_<class>..., share_<class>...)
 metrics.json      per split (a rating task: Pearson r, Spearman rho, MAE, R^2)
 model.*           the model file(s); loaded only after their hash matches run.json
 ```
@@ -26,8 +27,11 @@ from emofeat.runs.directory import (
     prepare_run_dir,
 )
 from emofeat.runs.predictions import (
+    AnyPredictions,
+    DistributionPredictions,
     Predictions,
     RatingPredictions,
+    read_distribution_predictions,
     read_predictions,
     read_rating_predictions,
     write_predictions,
@@ -48,8 +52,9 @@ from emofeat.runs.record import (
 
 __all__ = [
     "FORMAT_VERSION", "KINDS", "METRICS_FILE", "PREDICTIONS_FILE", "RUN_FILE", "RUN_FORMAT",
-    "RUN_JSON", "FeatureRun", "FeaturesRecord", "FinetuneRun", "MajorityRun", "ModelFile",
-    "Predictions", "RatingPredictions", "Run", "RunRecord", "SearchRecord", "finish_run",
-    "is_complete", "model_file_entry", "prepare_run_dir", "read_predictions",
+    "RUN_JSON", "AnyPredictions", "DistributionPredictions", "FeatureRun", "FeaturesRecord",
+    "FinetuneRun", "MajorityRun", "ModelFile", "Predictions", "RatingPredictions", "Run",
+    "RunRecord", "SearchRecord", "finish_run", "is_complete", "model_file_entry",
+    "prepare_run_dir", "read_distribution_predictions", "read_predictions",
     "read_rating_predictions", "write_predictions",
 ]

@@ -15,8 +15,10 @@ from emofeat.hashing import sha256_file
 from emofeat.provenance import now, versions
 from emofeat.records import says_complete
 from emofeat.runs.predictions import (
-    Predictions,
+    AnyPredictions,
+    DistributionPredictions,
     RatingPredictions,
+    read_distribution_predictions,
     read_predictions,
     read_rating_predictions,
     write_predictions,
@@ -62,7 +64,7 @@ def model_file_entry(run_dir: Path, name: str) -> ModelFile:
     return ModelFile(file=name, sha256=sha256_file(run_dir / name))
 
 
-def finish_run(run_dir: Path, record: RunRecord, preds: Predictions | RatingPredictions,
+def finish_run(run_dir: Path, record: RunRecord, preds: AnyPredictions,
                in_sample: Sequence[str] = ()) -> dict[str, Any]:
     """Write predictions.csv and metrics.json, then run.json (last, atomically): ``record``
     with the task kind (from the predictions), the classes, the time and the library
@@ -72,7 +74,8 @@ def finish_run(run_dir: Path, record: RunRecord, preds: Predictions | RatingPred
     """
     write_predictions(run_dir / PREDICTIONS_FILE, preds)
     write_json(run_dir / METRICS_FILE, preds.metrics_by_split(in_sample))
-    kind = "regression" if isinstance(preds, RatingPredictions) else "classification"
+    kind = "regression" if isinstance(preds, RatingPredictions) else \
+        "distribution" if isinstance(preds, DistributionPredictions) else "classification"
     record = replace(record, task_kind=kind, classes=tuple(preds.classes), finished=now(),
                      versions=versions())
     RUN_JSON.write(run_dir / RUN_FILE, record)
@@ -111,8 +114,15 @@ class Run:
     def is_regression(self) -> bool:
         return self.record.is_regression
 
-    def predictions(self) -> Predictions | RatingPredictions:
-        """Class predictions, or ratings for a run of a rating task."""
+    @property
+    def is_distribution(self) -> bool:
+        return self.record.is_distribution
+
+    def predictions(self) -> AnyPredictions:
+        """Class predictions, ratings for a run of a rating task, distributions for a run of
+        the distribution task."""
+        if self.is_distribution:
+            return read_distribution_predictions(self.path / PREDICTIONS_FILE, self.classes)
         if self.is_regression:
             return read_rating_predictions(self.path / PREDICTIONS_FILE)
         return read_predictions(self.path / PREDICTIONS_FILE, self.classes)

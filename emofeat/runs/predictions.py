@@ -1,5 +1,7 @@
 """predictions.csv for every image of a run: ``id, split, y_true, y_pred, score_<class>...``
-(classification), or ``id, split, y_true, y_pred`` with ratings as numbers (a rating task)."""
+(classification), ``id, split, y_true, y_pred`` with ratings as numbers (a rating task), or
+``id, split, y_true, y_pred, true_<class>..., share_<class>...`` (the distribution task:
+y_true and y_pred the dominant classes of the true and predicted distributions)."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import numpy as np
 from emofeat.atomic import replacing
 from emofeat.csvrows import write_row
 from emofeat.errors import EmofeatError
-from emofeat.metrics import classification_metrics, regression_metrics
+from emofeat.metrics import classification_metrics, distribution_metrics, regression_metrics
 
 SPLIT_ORDER = ("train", "val", "test")
 
@@ -65,8 +67,32 @@ class RatingPredictions:
         return _by_split(self, in_sample)
 
 
-def _by_split(preds: Predictions | RatingPredictions, in_sample: Sequence[str]
-              ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class DistributionPredictions:
+    """Rows of a distribution task's predictions.csv: true and predicted shares per class."""
+
+    ids: list[str]
+    splits: list[str]
+    y_true: np.ndarray  # (N, K) float64, rows sum to 1
+    y_pred: np.ndarray  # (N, K) float64
+    classes: tuple[str, ...]
+
+    def select(self, split: str) -> DistributionPredictions:
+        keep = [i for i, s in enumerate(self.splits) if s == split]
+        return DistributionPredictions([self.ids[i] for i in keep], [split] * len(keep),
+                                       self.y_true[keep], self.y_pred[keep], self.classes)
+
+    def metrics(self) -> dict[str, Any]:
+        return distribution_metrics(self.y_true, self.y_pred)
+
+    def metrics_by_split(self, in_sample: Sequence[str] = ()) -> dict[str, Any]:
+        return _by_split(self, in_sample)
+
+
+AnyPredictions = Predictions | RatingPredictions | DistributionPredictions
+
+
+def _by_split(preds: AnyPredictions, in_sample: Sequence[str]) -> dict[str, Any]:
     out = {}
     for split in SPLIT_ORDER:
         if split in preds.splits:
@@ -76,9 +102,20 @@ def _by_split(preds: Predictions | RatingPredictions, in_sample: Sequence[str]
     return out
 
 
-def write_predictions(path: Path, preds: Predictions | RatingPredictions) -> None:
+def write_predictions(path: Path, preds: AnyPredictions) -> None:
     with replacing(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh, lineterminator="\n")
+        if isinstance(preds, DistributionPredictions):  # repr: reads back to the same float
+            writer.writerow(["id", "split", "y_true", "y_pred",
+                             *(f"true_{c}" for c in preds.classes),
+                             *(f"share_{c}" for c in preds.classes)])
+            top_true, top_pred = preds.y_true.argmax(axis=1), preds.y_pred.argmax(axis=1)
+            for i, image_id in enumerate(preds.ids):
+                write_row(fh, writer, [image_id, preds.splits[i], preds.classes[top_true[i]],
+                                       preds.classes[top_pred[i]],
+                                       *(repr(float(v)) for v in preds.y_true[i]),
+                                       *(repr(float(v)) for v in preds.y_pred[i])])
+            return
         if isinstance(preds, RatingPredictions):  # repr: the shortest text that reads back
             writer.writerow(["id", "split", "y_true", "y_pred"])  # to the same float
             for i, image_id in enumerate(preds.ids):
@@ -133,5 +170,30 @@ def read_rating_predictions(path: str | Path) -> RatingPredictions:
             ids=[r["id"] for r in rows], splits=[r["split"] for r in rows],
             y_true=np.array([float(r["y_true"]) for r in rows], dtype=np.float64),
             y_pred=np.array([float(r["y_pred"]) for r in rows], dtype=np.float64))
+    except ValueError as exc:
+        raise EmofeatError(f"{path} has a row that does not fit its run ({exc})") from None
+
+
+def read_distribution_predictions(path: str | Path, classes: Sequence[str]
+                                  ) -> DistributionPredictions:
+    """Read a distribution task's predictions.csv back (the shares exactly as written)."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+    true_cols, pred_cols = [f"true_{c}" for c in classes], [f"share_{c}" for c in classes]
+    if rows and any(c not in rows[0] for c in ("id", "split", *true_cols, *pred_cols)):
+        raise EmofeatError(f"{path} lacks the true_<class> and share_<class> columns of its "
+                           f"run's classes {list(classes)}")
+    try:
+        return DistributionPredictions(
+            ids=[r["id"] for r in rows], splits=[r["split"] for r in rows],
+            y_true=np.array([[float(r[c]) for c in true_cols] for r in rows],
+                            dtype=np.float64).reshape(len(rows), len(classes)),
+            y_pred=np.array([[float(r[c]) for c in pred_cols] for r in rows],
+                            dtype=np.float64).reshape(len(rows), len(classes)),
+            classes=tuple(classes))
     except ValueError as exc:
         raise EmofeatError(f"{path} has a row that does not fit its run ({exc})") from None

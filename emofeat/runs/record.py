@@ -12,7 +12,8 @@ Each declares its fields in the order they appear in the file. ``classes``, ``fi
 and ``versions`` are filled in by :func:`emofeat.runs.finish_run`.
 
 ``task_kind`` says whether the run predicts a class (``classification``: ``classes`` and a
-score per class) or a rating (``regression``: the rating tasks, no classes). Runs written
+score per class), a rating (``regression``: the rating tasks, no classes) or a distribution
+over ``classes`` (``distribution``: a share per class). Runs written
 before the field existed have none and are classification runs; they read and write back
 unchanged.
 """
@@ -29,7 +30,7 @@ from emofeat.store.record import StoredLayer
 RUN_FORMAT = "emofeat-run"
 FORMAT_VERSION = 1
 KINDS = ("classical", "finetune", "baseline")
-TaskKind = Literal["classification", "regression"]
+TaskKind = Literal["classification", "regression", "distribution"]
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,15 @@ class FeatureRun:
         return self.task_kind == "regression"
 
     @property
+    def is_distribution(self) -> bool:
+        return self.task_kind == "distribution"
+
+    @property
+    def val_kl_divergence(self) -> float:
+        """The distribution task: the search's lowest mean KL divergence on val."""
+        return float(min(row["val_kl_divergence"] for row in self.search.table))
+
+    @property
     def val_balanced_accuracy(self) -> float:
         """The best candidate of the search on val (fitted on train)."""
         return float(max(row["val_balanced_accuracy"] for row in self.search.table))
@@ -129,7 +139,8 @@ class FinetuneRun:
     model: str  # the timm model name
     model_summary: str
     task: str
-    task_kind: Literal["classification"] | None = field(default=None, metadata=OMIT_IF_NONE)
+    task_kind: Literal["classification", "distribution"] | None = field(
+        default=None, metadata=OMIT_IF_NONE)
     layer: str  # "finetuned", or "from <module>" when earlier modules stayed frozen
     splits_sha256: str
     # a grouped split: {by, n_groups} (no group in two splits)
@@ -159,16 +170,26 @@ class FinetuneRun:
         return False
 
     @property
+    def is_distribution(self) -> bool:
+        return self.task_kind == "distribution"
+
+    @property
     def val_balanced_accuracy(self) -> float:
         """Val balanced accuracy of the chosen epoch."""
         return float(self.history[self.best_epoch - 1]["val_balanced_accuracy"])
+
+    @property
+    def val_kl_divergence(self) -> float:
+        """The distribution task: the chosen epoch's mean KL divergence on val."""
+        return float(self.history[self.best_epoch - 1]["val_kl_divergence"])
 
 
 @dataclass(frozen=True, kw_only=True)
 class MajorityRun:
     status: Literal["complete"] = "complete"
     kind: Literal["baseline"] = "baseline"
-    model: Literal["majority", "mean"] = "majority"  # mean: of train+val ratings
+    # mean: of train+val ratings; mean-distribution: of train+val distributions
+    model: Literal["majority", "mean", "mean-distribution"] = "majority"
     model_summary: str
     task: str
     task_kind: TaskKind | None = field(default=None, metadata=OMIT_IF_NONE)
@@ -192,6 +213,10 @@ class MajorityRun:
     def is_regression(self) -> bool:
         return self.task_kind == "regression"
 
+    @property
+    def is_distribution(self) -> bool:
+        return self.task_kind == "distribution"
+
 
 RunRecord = FeatureRun | FinetuneRun | MajorityRun
 
@@ -199,7 +224,8 @@ RunRecord = FeatureRun | FinetuneRun | MajorityRun
 def _shape(data: Mapping[str, Any]) -> type:
     if data.get("kind") == "finetune":
         return FinetuneRun
-    if data.get("kind") == "baseline" and data.get("model") in ("majority", "mean"):
+    if data.get("kind") == "baseline" and data.get("model") in ("majority", "mean",
+                                                                 "mean-distribution"):
         return MajorityRun
     return FeatureRun
 

@@ -119,6 +119,29 @@ class Store:
                 parts.append(f["ratings"][column][...])
         return np.concatenate(parts) if parts else np.zeros(0, np.float64)
 
+    def check_distribution(self, task: str) -> None:
+        """Raise, saying why, unless the store records the distribution ``task``."""
+        have = self.record.distributions or {}
+        if task not in have:
+            raise EmofeatError(
+                f"the store {self.path} holds no distribution '{task}': its data set has no "
+                "per-class shares or vote counts (Emotion6, Abstract, or a CSV list with "
+                "dist_<class> or votes_<class> columns), or the store was written before "
+                "emofeat recorded them (re-extract it with --overwrite)")
+
+    def distribution_classes(self, task: str) -> tuple[str, ...]:
+        self.check_distribution(task)
+        return (self.record.distributions or {})[task].classes
+
+    def distribution(self, task: str) -> np.ndarray:
+        """A distribution, (N, classes) float64 in store order (NaN rows: invalid)."""
+        classes = self.distribution_classes(task)
+        parts = []
+        for shard in self._shards():
+            with h5py.File(self.path / shard.file, "r") as f:
+                parts.append(f["distributions"][task][...])
+        return np.concatenate(parts) if parts else np.zeros((0, len(classes)), np.float64)
+
     @property
     def failed(self) -> dict[str, str]:
         return {image_id: why for s in self._shards() for image_id, why in s.failed}
@@ -164,7 +187,8 @@ class Store:
         problems = []
         with h5py.File(file, "r") as f:
             for name in ("ids", "labels", *(f"features/{n}" for n in self.layer_names),
-                         *(f"ratings/{c}" for c in self.rating_columns)):
+                         *(f"ratings/{c}" for c in self.rating_columns),
+                         *(f"distributions/{t}" for t in self.record.distributions or {})):
                 if name not in f:
                     problems.append(f"{shard.file}: no /{name}")
                 elif f[name].shape[0] != shard.rows:

@@ -17,7 +17,8 @@ FORMAT_VERSION = 1
 
 #: Fields of store.json that decide the bytes of the shards; resuming requires them equal.
 CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "prefix_tokens",
-               "dtype", "precision", "shard_size", "dataset", "splits_sha256", "ratings")
+               "dtype", "precision", "shard_size", "dataset", "splits_sha256", "ratings",
+               "distributions")
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,18 @@ class RatingsInfo:
     sha256: str
 
 
+@dataclass(frozen=True)
+class DistributionInfo:
+    """An emotion distribution of the data set (:mod:`emofeat.distributions`), kept per
+    shard as ``/distributions/<task>`` (float64, rows x classes, normalised; NaN rows:
+    invalid and left out), a hash of (id, values), and the invalid rows by reason."""
+
+    classes: tuple[str, ...]
+    source: str  # the columns it was read from
+    sha256: str
+    invalid: dict[str, int]
+
+
 @dataclass(frozen=True, kw_only=True)
 class StoreRecord:
     """What store.json says: provenance, the configuration and the shard table."""
@@ -72,6 +85,10 @@ class StoreRecord:
     # the data set's ratings (Emotion6, OASIS); absent for data sets without, and in stores
     # written before emofeat recorded them
     ratings: RatingsInfo | None = field(default=None, metadata=OMIT_IF_NONE)
+    # the data set's emotion distributions by task (Emotion6, Abstract, CSV dist_ columns);
+    # absent for data sets without
+    distributions: dict[str, DistributionInfo] | None = field(default=None,
+                                                              metadata=OMIT_IF_NONE)
     versions: dict[str, str]
     backbone: str
     # true for hand-crafted features (no network); absent for a backbone's

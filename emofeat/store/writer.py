@@ -60,9 +60,11 @@ def shard_ranges(n_rows: int, shard_size: int) -> list[range]:
 
 def _shard_image(record: StoreRecord, index: int, ids: Sequence[str],
                  labels: Sequence[str], features: Mapping[str, np.ndarray],
-                 ratings: Mapping[str, Sequence[float]] | None = None) -> bytes:
-    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata, and
-    /ratings/<column> when the store records ratings.
+                 ratings: Mapping[str, Sequence[float]] | None = None,
+                 distributions: Mapping[str, np.ndarray] | None = None) -> bytes:
+    """One HDF5 shard: /ids, /labels, /features/<layer> with each layer's metadata,
+    /ratings/<column> when the store records ratings, /distributions/<task> when it records
+    distributions.
 
     Built in memory (the same bytes HDF5 writes to disk), so that a full disk fails a plain
     write, which is reported cleanly, and never HDF5 halfway through closing a file."""
@@ -92,6 +94,13 @@ def _shard_image(record: StoreRecord, index: int, ids: Sequence[str],
                     raise RuntimeError(f"shard {index}: no values of rating '{column}'")
                 values = np.asarray(given[column], dtype=np.float64).reshape(len(ids))
                 group.create_dataset(column, data=values)
+        if record.distributions is not None:
+            group = f.create_group("distributions")
+            for task, info in record.distributions.items():
+                if task not in (distributions or {}):
+                    raise RuntimeError(f"shard {index}: no distribution '{task}'")
+                values = np.asarray(distributions[task], dtype=np.float64)  # type: ignore[index]
+                group.create_dataset(task, data=values.reshape(len(ids), len(info.classes)))
         f.flush()
         return bytes(f.id.get_file_image())
 
@@ -120,11 +129,14 @@ class StoreWriter:
         features: Mapping[str, np.ndarray],
         failed: Sequence[tuple[str, str]] = (),
         ratings: Mapping[str, Sequence[float]] | None = None,
+        distributions: Mapping[str, np.ndarray] | None = None,
     ) -> None:
         """Write shard ``index`` to a temporary file, rename it into place, record it.
-        ``ratings``: the values of each rating column of the record, row by row."""
+        ``ratings``: the values of each rating column of the record, row by row;
+        ``distributions``: each distribution of the record, (rows, classes)."""
         final = self.path / shard_name(index)
-        image = _shard_image(self.record, index, ids, labels, features, ratings)
+        image = _shard_image(self.record, index, ids, labels, features, ratings,
+                             distributions)
         with replacing(final) as tmp, open(tmp, "wb") as fh:
             fh.write(image)
             fh.flush()
@@ -176,10 +188,13 @@ def _previous(path: Path, record: StoreRecord, overwrite: bool) -> StoreRecord |
                                "choose another --out (it is never overwritten)")
         return None
     old = STORE_JSON.read(meta_path)
-    if old.ratings is None and record.ratings is not None \
-            and not describe_difference(old, replace(record, ratings=None)):
-        log.warning("%s was written without the data set's ratings; it is kept as it is "
-                    "(re-extract with --overwrite to record them for rating regression)", path)
+    # a store written before emofeat recorded ratings or distributions goes on without them
+    missing = {k: None for k in ("ratings", "distributions")
+               if getattr(old, k) is None and getattr(record, k) is not None}
+    if missing and not describe_difference(old, replace(record, **missing)):
+        log.warning("%s was written without the data set's %s; it is kept as it is "
+                    "(re-extract with --overwrite to record them)", path,
+                    " and ".join(missing))
         return old
     if diff := describe_difference(old, record):
         if not overwrite:
@@ -232,8 +247,9 @@ def open_for_writing(
     path.mkdir(parents=True, exist_ok=True)
     with _exclusive_lock(path):
         old = _previous(path, record, overwrite)
-        if old is not None and old.ratings is None:
-            record = replace(record, ratings=None)  # an older store goes on without ratings
+        if old is not None:  # an older store goes on without ratings or distributions
+            record = replace(record, **{k: None for k in ("ratings", "distributions")
+                                        if getattr(old, k) is None})
         if old is None:
             for pattern in ("shard-*.h5", ".*.tmp*", JOURNAL_GLOB, META_FILE, SPLITS_FILE,
                             FAILED_FILE):
