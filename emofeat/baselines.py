@@ -1,7 +1,8 @@
 """Baselines that appear in reports like any other run (kind ``baseline``):
 
 - ``majority``: always the most frequent training class; for a rating task (``mean``) always
-  the mean rating of train+val (where the fitted models are refitted);
+  the mean rating of train+val (where the fitted models are refitted); for the distribution
+  task (``mean-distribution``) always the mean distribution of train+val;
 - hand-crafted colour features, the classic affective-image features (Machajdik & Hanbury
   2010; Valdez & Mehrabian 1994): an HSV histogram, brightness / saturation / hue statistics,
   pleasure-arousal-dominance from brightness and saturation, colourfulness (Hasler &
@@ -27,9 +28,16 @@ from emofeat.errors import EmofeatError
 from emofeat.extract import ExtractConfig, dataset_meta, fill_store
 from emofeat.loading import Progress
 from emofeat.ratings import rating_table
-from emofeat.runs import MajorityRun, Predictions, RatingPredictions, finish_run, prepare_run_dir
+from emofeat.runs import (
+    DistributionPredictions,
+    MajorityRun,
+    Predictions,
+    RatingPredictions,
+    finish_run,
+    prepare_run_dir,
+)
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.taxonomy import SCORE_TASKS
+from emofeat.taxonomy import DISTRIBUTION_TASKS, SCORE_TASKS
 
 COLOUR_BACKBONE = "handcrafted-colour"
 COLOUR_LAYER = "colour"
@@ -108,12 +116,15 @@ def extract_colour(manifest: Manifest, out: str | Path, split: Split,
 
 
 def majority_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
-                 overwrite: bool = False) -> dict[str, Any]:
+                 overwrite: bool = False, drop_invalid: bool = False) -> dict[str, Any]:
     """Predict the most frequent training class for every image; scores are train priors.
-    A rating task: predict the mean rating of train+val (:func:`mean_run`)."""
+    A rating task: predict the mean rating of train+val (:func:`mean_run`); the distribution
+    task: the mean distribution of train+val (:func:`mean_distribution_run`)."""
     check_split_matches(split, manifest.ids, source="the split")
     if task_name in SCORE_TASKS:
         return mean_run(manifest, split, task_name, out, overwrite)
+    if task_name in DISTRIBUTION_TASKS:
+        return mean_distribution_run(manifest, split, task_name, out, overwrite, drop_invalid)
     labels = manifest_task_labels(manifest, task_name)
     task = labels.task
     run_dir = prepare_run_dir(out, overwrite)
@@ -170,4 +181,45 @@ def mean_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
         dataset_format=manifest.format, label_from=label_rule_of(manifest),
         score_kind="rating",
         n={s: int(np.sum((in_split == s) & rated)) for s in SPLIT_NAMES})
+    return finish_run(run_dir, record, preds, in_sample=("train", "val"))
+
+
+def mean_distribution_run(manifest: Manifest, split: Split, task_name: str, out: str | Path,
+                          overwrite: bool = False, drop_invalid: bool = False
+                          ) -> dict[str, Any]:
+    """The baseline of the distribution task: the mean distribution of train+val for every
+    image (images without a valid distribution are left out, with ``drop_invalid``). Its
+    val score (``val_kl_divergence`` in the hyperparameters) is that of the train mean."""
+    from emofeat.distributions import distribution_table
+    from emofeat.metrics import distribution_metrics
+
+    check_split_matches(split, manifest.ids, source="the split")
+    table = distribution_table(manifest, drop_invalid)
+    if table is None:
+        raise EmofeatError(f"the data set ({manifest.format}) has no emotion distribution")
+    in_split = np.array([split.assignment[i] for i in manifest.ids])
+    usable = table.usable
+    train, val = usable & (in_split == "train"), usable & (in_split == "val")
+    fitted_on = train | val
+    if not fitted_on.any():
+        raise EmofeatError("no train or val image has a valid distribution")
+    run_dir = prepare_run_dir(out, overwrite)
+    mean = table.values[fitted_on].mean(axis=0)
+    honest = {"val_kl_divergence": distribution_metrics(
+        table.values[val], np.tile(table.values[train].mean(axis=0), (int(val.sum()), 1))
+    )["kl_divergence"]} if train.any() and val.any() else {}
+    order = [i for s in SPLIT_NAMES for i in np.flatnonzero((in_split == s) & usable)]
+    preds = DistributionPredictions(
+        ids=[manifest.ids[i] for i in order], splits=[str(in_split[i]) for i in order],
+        y_true=table.values[order], y_pred=np.tile(mean, (len(order), 1)),
+        classes=table.classes)
+    shown = ", ".join(f"{c} {v:.2f}" for c, v in zip(table.classes, mean, strict=True))
+    record = MajorityRun(
+        model="mean-distribution",
+        model_summary=f"always the mean distribution of train+val ({shown})",
+        task=task_name, hyperparameters={"mean": [round(float(v), 6) for v in mean], **honest},
+        splits_sha256=split.sha256, split_groups=split.group_info,
+        manifest_sha256=manifest.sha256, dataset_format=manifest.format,
+        label_from=label_rule_of(manifest), score_kind="distribution",
+        n={s: int(np.sum((in_split == s) & usable)) for s in SPLIT_NAMES})
     return finish_run(run_dir, record, preds, in_sample=("train", "val"))

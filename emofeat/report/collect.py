@@ -12,6 +12,7 @@ from emofeat.paths import gather
 from emofeat.report.families import family_of
 from emofeat.runs import (
     RUN_FILE,
+    DistributionPredictions,
     FeatureRun,
     FinetuneRun,
     MajorityRun,
@@ -31,7 +32,8 @@ class RunInfo:
 
     name: str
     run: Run
-    test: Predictions | RatingPredictions  # ratings for a run of a rating task
+    # ratings for a run of a rating task, distributions for one of the distribution task
+    test: Predictions | RatingPredictions | DistributionPredictions
 
     @property
     def record(self) -> RunRecord:
@@ -40,6 +42,14 @@ class RunInfo:
     @property
     def is_regression(self) -> bool:
         return self.record.is_regression
+
+    @property
+    def is_distribution(self) -> bool:
+        return self.record.is_distribution
+
+    @property
+    def is_classification(self) -> bool:
+        return not (self.is_regression or self.is_distribution)
 
     @property
     def task(self) -> str:
@@ -68,6 +78,15 @@ class RunInfo:
         if isinstance(self.record, FeatureRun):
             return self.record.val_mae
         return float(self.record.hyperparameters.get("val_mae", float("inf")))
+
+    @property
+    def val_kl_divergence(self) -> float:
+        """The distribution task: mean KL divergence on val as the run's own selection saw
+        it (the best candidate of a search, the chosen epoch; the mean baseline: the train
+        mean's)."""
+        if isinstance(self.record, MajorityRun):
+            return float(self.record.hyperparameters.get("val_kl_divergence", float("inf")))
+        return self.record.val_kl_divergence
 
     @property
     def classifier(self) -> str:
@@ -104,7 +123,7 @@ class RunInfo:
 
     @property
     def features(self) -> str:
-        if self.family in ("majority", "mean"):
+        if self.family in ("majority", "mean", "mean-distribution"):
             return "-"
         if self.family == "colour":
             return "hand-crafted colour"

@@ -6,7 +6,9 @@ Runs of several splits (folds, repeats) or seeds also get a repeats section
 Every number is computed from the runs' ``predictions.csv`` (test rows): point estimates with
 scikit-learn, 95% intervals by bootstrap over test images (seeded), paired comparisons on
 the same resamples, and exact McNemar tests. Runs of rating tasks get a section of their own
-(:mod:`emofeat.report.regression`) with a scatter of predicted against rated. Evaluation
+(:mod:`emofeat.report.regression`) with a scatter of predicted against rated, runs of the
+distribution task one with the six LDL measures and bar charts of test images
+(:mod:`emofeat.report.distribution`). Evaluation
 folders among the inputs (``emofeat evaluate``) add a cross-dataset matrix per task
 (:mod:`emofeat.report.cross`).
 """
@@ -28,10 +30,12 @@ from emofeat.report.collect import RunInfo, load_runs
 from emofeat.report.consistency import settings_warnings
 from emofeat.report.cross import cross_matrices
 from emofeat.report.cross import summary_lines as cross_summary
+from emofeat.report.distribution import analyse_distributions
 from emofeat.report.families import family
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
 from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, reference, short_table
+from emofeat.report.render_distribution import distribution_figures
 from emofeat.report.render_repeats import summary_lines as repeats_summary
 from emofeat.report.repeats import analyse_repeats, is_repeated
 
@@ -89,21 +93,25 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     runs = [r for r in all_runs if reference in (None, r.record.splits_sha256)]
     for line in [*warnings, *(repeats.left_out if repeats else ())]:
         log.warning("%s", line)
-    tasks = analyse([r for r in runs if not r.is_regression], n_boot=n_boot, seed=seed)
+    tasks = analyse([r for r in runs if r.is_classification], n_boot=n_boot, seed=seed)
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
+    dists = analyse_distributions([r for r in runs if r.is_distribution], n_boot=n_boot,
+                                  seed=seed)
     cross = cross_matrices(inputs, n_boot=n_boot, seed=seed,
                            known={r.run.path.resolve(): r.name for r in all_runs})
     report = Report(created=now(), splits_sha256=runs[0].record.splits_sha256,
                     split_groups=getattr(runs[0].record, "split_groups", None), n_boot=n_boot,
                     seed=seed, level=LEVEL, synthetic=any(r.synthetic for r in runs),
                     warnings=tuple(warnings), runs=tuple(_entry(r) for r in all_runs),
-                    tasks=tasks, regression=ratings or None, cross=cross or None,
+                    tasks=tasks, regression=ratings or None, distribution=dists or None,
+                    cross=cross or None,
                     versions=versions(), repeats=repeats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) for t in tasks}
     figures |= {t: _rating_figures(t, ratings[t], [r for r in runs if r.task == t])
                 for t in ratings}
+    figures |= {t: distribution_figures(t, dists[t]) for t in dists}
     REPORT_JSON.write(out / "report.json", report)
     write_text(out / "report.md", markdown(report))
     write_text(out / "report.html", html_page(report, lambda t: figures[t]))

@@ -33,6 +33,9 @@ FAMILIES: tuple[Family, ...] = (
     Family("majority", "majority class", "#bcbd22", per_class=False, baseline=True),
     # a rating task's baseline: the mean rating of train+val
     Family("mean", "mean rating", "#8c564b", per_class=False, baseline=True),
+    # the distribution task's: the mean distribution of train+val
+    Family("mean-distribution", "mean distribution", "#8c564b", per_class=False,
+           baseline=True),
 )
 
 _BY_KEY = {f.key: f for f in FAMILIES}
@@ -53,7 +56,7 @@ def family_of(record: RunRecord) -> Family:
     if isinstance(record, FinetuneRun):
         return family("finetune")
     if isinstance(record, MajorityRun):
-        return family(record.model)  # "majority", or "mean" for a rating task
+        return family(record.model)  # "majority", "mean" (ratings), "mean-distribution"
     assert isinstance(record, FeatureRun)
     if record.features.backbone.startswith("handcrafted"):
         return family("colour")

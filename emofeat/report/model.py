@@ -3,7 +3,9 @@
 The fields are declared in the order they appear in the file. Balanced accuracies, gaps and
 intervals are on the test images; ``val_balanced_accuracy`` is what chose between runs.
 Rating tasks are in ``regression`` (absent when the report has none): Pearson r and MAE with
-intervals, Spearman rho and R^2 on test; ``val_mae`` is what chose between runs.
+intervals, Spearman rho and R^2 on test; ``val_mae`` is what chose between runs. The
+distribution task is in ``distribution`` (absent when the report has none): the six LDL
+measures and top-1 accuracy with intervals; ``val_kl_divergence`` chose between runs.
 """
 
 from __future__ import annotations
@@ -153,6 +155,56 @@ class RegressionReport:
 
 
 @dataclass(frozen=True, kw_only=True)
+class DistributionGap:
+    """One run's mean KL divergence minus the reference run's, paired on the test images
+    (negative: closer to the annotators than the reference)."""
+
+    kl_divergence_gap: float
+    ci: tuple[float, float]  # paired bootstrap
+    significant: bool  # the interval excludes 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistributionRow:
+    """A run of the distribution task in its table: each LDL measure on test."""
+
+    run: str
+    kind: str
+    family: str
+    model: str
+    features: str
+    val_kl_divergence: float
+    # chebyshev, clark, canberra, kl_divergence (lower is better), cosine, intersection
+    # (higher is better), top1_accuracy: each with its bootstrap interval
+    metrics: dict[str, Estimate]
+    # against the report's best run on val; absent for it
+    vs_best: DistributionGap | None = field(default=None, metadata=OMIT_IF_NONE)
+
+
+@dataclass(frozen=True)
+class ShownImage:
+    """A test image in the report's bar charts: its true and predicted distributions."""
+
+    id: str
+    true: tuple[float, ...]
+    predicted: dict[str, tuple[float, ...]]  # run -> its predicted distribution
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistributionReport:
+    """The distribution task: every run, the best by val KL, the best of each family, and
+    a few test images' distributions."""
+
+    classes: tuple[str, ...]
+    n_test: int
+    n_runs: int
+    best: str  # the run with the lowest val KL divergence
+    rows: tuple[DistributionRow, ...]  # by KL divergence on test, best first
+    best_of_family: dict[str, str]  # family -> its run with the lowest val KL divergence
+    images: tuple[ShownImage, ...]
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunEntry:
     """A run the report read."""
 
@@ -184,6 +236,9 @@ class Report:
     tasks: dict[str, TaskReport]
     # rating tasks; absent when the report has none
     regression: dict[str, RegressionReport] | None = field(default=None, metadata=OMIT_IF_NONE)
+    # the distribution task; absent when the report has none
+    distribution: dict[str, DistributionReport] | None = field(default=None,
+                                                               metadata=OMIT_IF_NONE)
     # cross-dataset matrices by task (emofeat evaluate); absent when the inputs hold none
     cross: dict[str, CrossMatrix] | None = field(default=None, metadata=OMIT_IF_NONE)
     versions: dict[str, str]

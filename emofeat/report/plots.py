@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from emofeat.report.families import family, in_order
-from emofeat.report.model import RegressionReport, TaskReport, Transfer
+from emofeat.report.model import RegressionReport, ShownImage, TaskReport, Transfer
 
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
@@ -200,4 +200,29 @@ def scatter(task: str, points: Sequence[Points]) -> bytes:
     ax.set_ylabel("predicted")
     ax.set_title(f"{task}: predicted vs rated (best run of each family, on val)", fontsize=9)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _png(fig)
+
+
+def distribution_bars(task: str, classes: Sequence[str], images: Sequence[ShownImage],
+                      colours: Mapping[str, tuple[str, str]]) -> bytes:
+    """Per shown test image, grouped bars: the annotators' distribution (black) and each
+    family's best run's prediction; ``colours``: run -> (legend label, colour)."""
+    plt = _plt()
+    n = max(len(images), 1)
+    fig, axes = plt.subplots(n, 1, figsize=(7.5, 1.9 * n + 0.4), squeeze=False)
+    x = np.arange(len(classes))
+    for ax, image in zip(axes[:, 0], images, strict=False):
+        series = [("annotators", "#222222", image.true),
+                  *((colours[run][0], colours[run][1], values)
+                    for run, values in image.predicted.items())]
+        width = 0.8 / len(series)
+        for k, (label, colour, values) in enumerate(series):
+            ax.bar(x + k * width - 0.4 + width / 2, values, width, label=label, color=colour)
+        ax.set_xticks(x, classes, fontsize=8)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share", fontsize=8)
+        ax.set_title(image.id, fontsize=8, loc="left")
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.suptitle(f"{task}: annotators' and predicted distributions of test images", fontsize=9)
+    fig.tight_layout()
     return _png(fig)

@@ -224,9 +224,11 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                         "note": _regression_note(report, rating_task),
                         "runs": regression_table(rating_task), "figures": uris})
     from emofeat.report.cross import cross_context
+    from emofeat.report.render_distribution import distribution_context
     from emofeat.report.render_repeats import repeats_context
 
     return {"intro": _intro(report), "tasks": tasks, "regression": ratings,
+            "distribution": distribution_context(report, figures, _data_uri),
             "repeats": repeats_context(report),
             "cross": cross_context(report.cross or {}),
             "synthetic_note": SYNTHETIC_NOTE if report.synthetic else "",
@@ -271,4 +273,9 @@ def short_table(report: Report) -> list[str]:
         lines.append(f"{name}: " + " | ".join(
             f"{f.label} r {_number(best[f.key].pearson_r.value if best[f.key].pearson_r else None)}"
             f", MAE {best[f.key].mae.value:.3f}" for f in in_order(best)))
+    for name, dist in (report.distribution or {}).items():
+        rows = {r.run: r for r in dist.rows}
+        lines.append(f"{name}: " + " | ".join(
+            f"{f.label} KL {rows[dist.best_of_family[f.key]].metrics['kl_divergence'].value:.3f}"
+            for f in in_order(dist.best_of_family)))
     return lines

@@ -215,7 +215,7 @@ def analyse_repeats(runs: Sequence[RunInfo], n_boot: int = 1000, seed: int = 0
     labels = split_labels(runs)
     left_out: list[str] = []
     tasks = {}
-    for task in in_task_order(r.task for r in runs if not r.is_regression):
+    for task in in_task_order(r.task for r in runs if r.is_classification):
         tasks[task] = _task([r for r in runs if r.task == task], labels, n_boot, seed,
                             left_out)
     return RepeatsReport(splits={label: sha for sha, label in labels.items()},
