@@ -23,6 +23,7 @@ from emofeat.classical.backend import (
 )
 from emofeat.classical.options import (
     CLASS_WEIGHTS,
+    DISTRIBUTION_MODEL_NAMES,
     MODEL_NAMES,
     REGRESSOR_NAMES,
     FitOptions,
@@ -32,7 +33,7 @@ from emofeat.classical.options import (
 from emofeat.device import DEVICES
 from emofeat.errors import EmofeatError
 from emofeat.resampling import requested_seeds, seed_folders
-from emofeat.taxonomy import SCORE_TASKS, TASK_NAMES
+from emofeat.taxonomy import DISTRIBUTION_TASKS, SCORE_TASKS, TASK_NAMES
 
 from .common import err, names, out
 
@@ -46,11 +47,14 @@ def fit_cmd(
     store_dir: Path = typer.Argument(..., metavar="STORE", help="A feature store."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="Run directory (or parent of runs)."),
     model: str = typer.Option("logreg", help=f"Classifiers {', '.join(MODEL_NAMES)}; rating "
-                              f"regressors {', '.join(REGRESSOR_NAMES)}; a comma list, or all "
+                              f"regressors {', '.join(REGRESSOR_NAMES)}; distribution models "
+                              f"{', '.join(DISTRIBUTION_MODEL_NAMES)}; a comma list, or all "
                               "(every model of each task's kind)."),
     task: str = typer.Option("emotion8", help=f"{', '.join(TASK_NAMES)}; rating regression "
-                             f"{', '.join(SCORE_TASKS)} (Emotion6, OASIS); a comma list, or "
-                             "all (valence and emotion8)."),
+                             f"{', '.join(SCORE_TASKS)} (Emotion6, OASIS); "
+                             f"{', '.join(DISTRIBUTION_TASKS)} (the share of annotators per "
+                             "emotion: Emotion6, Abstract, CSV dist_/votes_ columns); a comma "
+                             "list, or all (valence and emotion8)."),
     layer: str = typer.Option("", help="A store layer, a+b to concatenate, a comma list, or "
                               "all; default: the store's last layer."),
     splits: Path | None = typer.Option(None, help="A splits.csv; default: the store's own."),
@@ -81,12 +85,15 @@ def fit_cmd(
                                             "the store's shards) when a layer's features are "
                                             "larger than this; 0 = always."),
 ) -> None:
-    """Fit classifiers (or rating regressors) on stored features: search on val, refit on
-    train+val, score test. Rating tasks are tuned by MAE on val.
+    """Fit classifiers (or rating regressors, or distribution models) on stored features:
+    search on val, refit on train+val, score test. Rating tasks are tuned by MAE on val, the
+    distribution task by mean KL divergence on val.
 
     Example: emofeat fit stores/irv2 --model svm --task valence --layer conv2d_7b --out runs/svm
 
     Example: emofeat fit stores/irv2 --splits folds/fold-2.csv --seeds 0,1,2 --out runs/fold-2
+
+    Example: emofeat fit stores/e6 --task distribution --model logreg,logreg-onehot --out runs/dist
     """
     from emofeat.classical.run import fit_all
     from emofeat.store import Store

@@ -1,5 +1,6 @@
 """Apply a fitted or fine-tuned run to new images: same backbone, layers and preprocessing.
-A run of a rating task predicts a rating per image (its classes are empty)."""
+A run of a rating task predicts a rating per image (its classes are empty); a run of the
+distribution task a share per class (its scores) and the dominant emotion (its label)."""
 
 from __future__ import annotations
 
@@ -36,8 +37,9 @@ def _classical(run: Run, device: torch.device) -> Predictor:
 
     assert isinstance(run.record, FeatureRun)  # kind "classical"
     feats, regression = run.record.features, run.record.is_regression
+    distribution = run.record.is_distribution
     model = load_model({e.file: run.model_path(e.file) for e in run.record.model_files},
-                       regression=regression)
+                       regression=regression, distribution=distribution)
     backbone = backbone_from_record(feats.backbone, feats.weights)
     order = list(feats.layer_order)
     cfg = feats.data_config
@@ -51,6 +53,9 @@ def _classical(run: Run, device: torch.device) -> Predictor:
         X = np.concatenate([pooled[n].astype(dtype).astype(np.float32) for n in order], axis=1)
         if regression:
             return np.asarray(model.predict(X), dtype=np.float64), np.zeros((len(X), 0))
+        if distribution:  # the predicted shares; the label: the dominant emotion
+            shares = np.asarray(model.predict(X), dtype=np.float64)
+            return shares.argmax(axis=1), shares
         return np.asarray(model.predict(X)), scores_of(model, X)
 
     return Predictor(run.classes, feats.data_config, score)
@@ -93,8 +98,9 @@ def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:
 
 
 #: What a run's class scores are, by its ``score_kind``, as columns of predict's output name
-#: them: probabilities (logreg, LightGBM, fine-tuned) or SVM decision margins (unbounded).
-SCORE_NAMES = {"probability": "probability", "decision": "margin"}
+#: them: probabilities (logreg, LightGBM, fine-tuned), SVM decision margins (unbounded), or
+#: a distribution run's predicted shares.
+SCORE_NAMES = {"probability": "probability", "decision": "margin", "distribution": "share"}
 
 
 def score_name(run_dir: str | Path) -> str:

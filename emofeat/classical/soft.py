@@ -112,5 +112,8 @@ class ProbabilitiesAsDistribution(BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> ProbabilitiesAsDistribution:
         raise TypeError("a loaded distribution model cannot be fitted")
 
+    def __sklearn_is_fitted__(self) -> bool:
+        return True  # it wraps a loaded, fitted model
+
     def predict(self, X: Any) -> np.ndarray:
         return np.asarray(self.classifier.predict_proba(X), dtype=np.float64)

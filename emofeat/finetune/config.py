@@ -36,6 +36,8 @@ class FinetuneConfig:
     device: str = "auto"
     precision: str = "auto"
     workers: int | None = None
+    # the distribution task: images with an invalid distribution are left out (counted)
+    drop_invalid: bool = False
 
     def check(self) -> None:
         if self.balance not in BALANCE:
@@ -49,4 +51,6 @@ class FinetuneConfig:
 
     def settings(self) -> dict[str, Any]:
         """What decides the result (resume requires these unchanged)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("device", "workers")}
+        ignored = ("device", "workers") if self.task == "distribution" else \
+            ("device", "workers", "drop_invalid")  # only the distribution task reads it
+        return {k: v for k, v in asdict(self).items() if k not in ignored}

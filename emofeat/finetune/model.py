@@ -17,7 +17,7 @@ from torch import nn
 from emofeat.backbones import WeightsInfo, create_backbone
 from emofeat.errors import EmofeatError
 from emofeat.finetune.config import FinetuneConfig
-from emofeat.taxonomy import Task
+from emofeat.taxonomy import DistributionTask, Task
 
 
 def freeze_until(model: nn.Module, layer: str) -> list[str]:
@@ -98,8 +98,20 @@ class Parts:
     weights: WeightsInfo
 
 
-def build(config: FinetuneConfig, task: Task, y_train: np.ndarray, device: torch.device,
-           precision: str, n_train: int) -> Parts:
+class DistributionLoss(nn.Module):
+    """Mean KL divergence from the target distributions to the softmax of the logits (the
+    distribution task), computed in float32 under AMP."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kl = nn.KLDivLoss(reduction="batchmean")
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return self.kl(torch.log_softmax(logits.float(), dim=1), target.float())
+
+
+def build(config: FinetuneConfig, task: Task | DistributionTask, y_train: np.ndarray,
+          device: torch.device, precision: str, n_train: int) -> Parts:
     from timm.scheduler import CosineLRScheduler
 
     model, weights = create_backbone(config.backbone, config.weights,
@@ -117,11 +129,15 @@ def build(config: FinetuneConfig, task: Task, y_train: np.ndarray, device: torch
                                   warmup_t=round(config.warmup_epochs * steps),
                                   warmup_lr_init=config.lr * 0.01, lr_min=config.lr * 0.01,
                                   t_in_epochs=False)
-    weight = None
-    if config.balance == "loss":
-        weight = torch.tensor(class_weights(y_train, task.n_classes), dtype=torch.float32,
-                              device=device)
-    loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
+    loss_fn: nn.Module
+    if task.kind == "distribution":  # targets are distributions; unweighted
+        loss_fn = DistributionLoss()
+    else:
+        weight = None
+        if config.balance == "loss":
+            weight = torch.tensor(class_weights(y_train, task.n_classes), dtype=torch.float32,
+                                  device=device)
+        loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=config.label_smoothing)
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     return Parts(model, optimizer, scheduler, scaler, loss_fn, _frozen_modules(model), steps,
                   weights)

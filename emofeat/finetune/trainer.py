@@ -3,9 +3,11 @@
 AdamW with a warm-up + cosine schedule (timm's scheduler), timm's training transforms
 (random resized crop and flip; colour jitter only when asked, since colour carries emotion),
 class-balanced loss or sampler, optional partial fine-tuning, AMP and channels_last on CUDA,
-gradient clipping, early stopping on val balanced accuracy. Every epoch starts from a seed
-derived from (seed, epoch), and a checkpoint is written after it, so a resumed run ends
-exactly where an uninterrupted one does. ``test`` is read once, after training.
+gradient clipping, early stopping on val balanced accuracy (the distribution task: a KL
+divergence loss to the annotators' distributions, early stopping on val mean KL). Every
+epoch starts from a seed derived from (seed, epoch), and a checkpoint is written after it,
+so a resumed run ends exactly where an uninterrupted one does. ``test`` is read once, after
+training.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ from emofeat.finetune.model import (
 )
 from emofeat.finetune.resume import checkpoint_to_resume, finetune_settings
 from emofeat.loading import ImageDataset, collate, default_workers
-from emofeat.metrics import balanced_accuracy
+from emofeat.metrics import balanced_accuracy, distribution_metrics
 from emofeat.runs.directory import finish_run, model_file_entry
-from emofeat.runs.predictions import Predictions
+from emofeat.runs.predictions import DistributionPredictions, Predictions
 from emofeat.runs.record import FinetuneRun
 from emofeat.splits import SPLIT_NAMES, Split, check_split_matches
-from emofeat.taxonomy import Task
+from emofeat.taxonomy import DISTRIBUTION_TASKS, DistributionTask, Task
 
 log = logging.getLogger(__name__)
 
@@ -60,19 +62,23 @@ EpochCallback = Callable[[dict[str, Any]], None]
 
 @dataclass
 class _Data:
-    """The manifest seen through a split and a task: rows per split, encoded labels."""
+    """The manifest seen through a split and a task: rows per split, encoded labels (the
+    distribution task: each row's distribution, N x classes)."""
 
     manifest: Manifest
     split: Split
-    task: Task
+    task: Task | DistributionTask
     rows: dict[str, list[int]]
     labels: torch.Tensor
 
     @classmethod
-    def of(cls, manifest: Manifest, split: Split, task_name: str) -> _Data:
+    def of(cls, manifest: Manifest, split: Split, task_name: str,
+           drop_invalid: bool = False) -> _Data:
+        check_split_matches(split, manifest.ids, source="the split")
+        if task_name in DISTRIBUTION_TASKS:
+            return cls._of_distribution(manifest, split, task_name, drop_invalid)
         labels = manifest_task_labels(manifest, task_name)
         task = labels.task
-        check_split_matches(split, manifest.ids, source="the split")
         rows = {s: [i for i, k in enumerate(manifest.ids)
                     if split.assignment[k] == s and labels.labels[i] is not None]
                 for s in SPLIT_NAMES}
@@ -92,9 +98,52 @@ class _Data:
         small_val_of([task], manifest.ids, {task.name: labels.labels}, split.assignment)
         return data
 
+    @classmethod
+    def _of_distribution(cls, manifest: Manifest, split: Split, task_name: str,
+                         drop_invalid: bool) -> _Data:
+        from emofeat.distributions import distribution_table
+
+        table = distribution_table(manifest, drop_invalid)
+        if table is None:
+            raise EmofeatError(f"the {manifest.format} data set has no emotion distribution "
+                               "(per-class shares or vote counts)")
+        usable = table.usable
+        rows = {s: [i for i, k in enumerate(manifest.ids)
+                    if split.assignment[k] == s and usable[i]] for s in SPLIT_NAMES}
+        for reason, n in table.invalid.items():
+            log.warning("%d images have an invalid distribution (%s); left out of "
+                        "fine-tuning", n, reason)
+        if not rows["val"]:
+            raise EmofeatError("the split has no val images; the epoch is chosen on val")
+        values = np.nan_to_num(table.values, nan=0.0).astype(np.float32)
+        return cls(manifest, split, DistributionTask(task_name, table.classes), rows,
+                   torch.from_numpy(values))
+
     @property
     def y_train(self) -> np.ndarray:
-        return self.labels[self.rows["train"]].numpy()
+        """Train labels as class indices (the distribution task: the dominant emotions)."""
+        y = self.labels[self.rows["train"]].numpy()
+        return y.argmax(axis=1) if y.ndim == 2 else y
+
+
+def _criterion(task: Task | DistributionTask) -> tuple[str, float]:
+    """The val score that chooses the epoch, and its sign (higher sign * score wins)."""
+    return ("val_kl_divergence", -1.0) if task.kind == "distribution" else \
+        ("val_balanced_accuracy", 1.0)
+
+
+def _val_scores(task: Task | DistributionTask, y_val: np.ndarray, probs: np.ndarray
+                ) -> dict[str, float]:
+    if task.kind == "distribution":
+        d = distribution_metrics(y_val, probs)
+        return {"val_loss": d["kl_divergence"], "val_kl_divergence": d["kl_divergence"],
+                "val_cosine": d["cosine"], "val_top1_accuracy": d["top1_accuracy"]}
+    pred = probs.argmax(axis=1)
+    loss = nn.functional.nll_loss(torch.log(torch.from_numpy(probs) + 1e-12),
+                                  torch.from_numpy(y_val))
+    return {"val_loss": round(float(loss), 6),
+            "val_accuracy": round(float(np.mean(pred == y_val)), 6),
+            "val_balanced_accuracy": round(balanced_accuracy(y_val, pred), 6)}
 
 
 @dataclass
@@ -109,8 +158,9 @@ class _Trainer:
     cfg: dict[str, Any]
     workers: int
     history: list[dict[str, Any]] = field(default_factory=list)
-    best: dict[str, Any] = field(default_factory=lambda: {"epoch": -1,
-                                                          "val_balanced_accuracy": -1.0})
+    # the chosen epoch so far and its score (val balanced accuracy, or the distribution
+    # task's val KL divergence)
+    best: dict[str, Any] = field(default_factory=lambda: {"epoch": -1})
     failed: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -145,13 +195,9 @@ class _Trainer:
                             self.failed, progress)
         rows, probs = self.predict("val", gen)
         y_val = self.data.labels[rows].numpy()
-        pred = probs.argmax(axis=1)
-        loss = nn.functional.nll_loss(torch.log(torch.from_numpy(probs) + 1e-12),
-                                      torch.from_numpy(y_val))
         record = {"epoch": epoch + 1, **{k: round(v, 6) for k, v in stats.items()},
-                  "val_loss": round(float(loss), 6),
-                  "val_accuracy": round(float(np.mean(pred == y_val)), 6),
-                  "val_balanced_accuracy": round(balanced_accuracy(y_val, pred), 6),
+                  **_val_scores(self.data.task, y_val.astype(np.float64)
+                                if y_val.ndim == 2 else y_val, probs),
                   "lr": self.parts.optimizer.param_groups[0]["lr"]}
         self.history.append(record)
         return record
@@ -176,7 +222,7 @@ class _Trainer:
     def should_stop(self, epoch: int) -> bool:
         return self.best["epoch"] >= 0 and epoch - self.best["epoch"] > self.config.patience
 
-    def score_all(self, weights: Path) -> Predictions:
+    def score_all(self, weights: Path) -> Predictions | DistributionPredictions:
         """The chosen epoch's weights on every split; test is read here, for the first time."""
         self.parts.model.load_state_dict(load_file(weights, device=str(self.device)))
         gen = seed_everything(self.config.seed)
@@ -189,6 +235,12 @@ class _Trainer:
                 probs.append(p)
         scores = np.concatenate(probs)
         ids = self.data.manifest.ids
+        if self.data.task.kind == "distribution":
+            return DistributionPredictions(
+                ids=[ids[r] for r in rows],
+                splits=[self.data.split.assignment[ids[r]] for r in rows],
+                y_true=self.data.labels[rows].numpy().astype(np.float64),
+                y_pred=scores.astype(np.float64), classes=self.data.task.classes)
         return Predictions(ids=[ids[r] for r in rows],
                            splits=[self.data.split.assignment[ids[r]] for r in rows],
                            y_true=self.data.labels[rows].numpy(),
@@ -205,9 +257,9 @@ def _train(trainer: _Trainer, out: Path, settings: dict[str, Any],
         if trainer.should_stop(epoch):
             break
         record = trainer.epoch(epoch, progress)
-        if record["val_balanced_accuracy"] > trainer.best["val_balanced_accuracy"]:
-            trainer.best = {"epoch": epoch,
-                            "val_balanced_accuracy": record["val_balanced_accuracy"]}
+        key, sign = _criterion(trainer.data.task)
+        if trainer.best["epoch"] < 0 or sign * record[key] > sign * trainer.best[key]:
+            trainer.best = {"epoch": epoch, key: record[key]}
             atomic_safetensors(trainer.parts.model, out / WEIGHTS)
         atomic_torch_save(trainer.state(settings), out / CHECKPOINT)
         if on_epoch is not None:
@@ -215,7 +267,8 @@ def _train(trainer: _Trainer, out: Path, settings: dict[str, Any],
     return time.perf_counter() - started
 
 
-def _run_record(trainer: _Trainer, settings: dict[str, Any], preds: Predictions,
+def _run_record(trainer: _Trainer, settings: dict[str, Any],
+                preds: Predictions | DistributionPredictions,
                 timings: dict[str, float], out: Path) -> FinetuneRun:
     config, data = trainer.config, trainer.data
     ids = data.manifest.ids
@@ -239,7 +292,7 @@ def _run_record(trainer: _Trainer, settings: dict[str, Any], preds: Predictions,
         stopped_early=len(trainer.history) < config.epochs,
         timings=timings,
         device=trainer.device.type,
-        score_kind="probability",
+        score_kind="distribution" if data.task.kind == "distribution" else "probability",
         model_files=(model_file_entry(out, WEIGHTS),),
     )
 
@@ -260,7 +313,7 @@ def finetune(
     config.check()
     out = Path(out)
     device = resolve_device(config.device)
-    data = _Data.of(manifest, split, config.task)
+    data = _Data.of(manifest, split, config.task, config.drop_invalid)
     settings = finetune_settings(config, manifest, split)
     precision = settings["precision"]
     state = checkpoint_to_resume(out, resume, overwrite, settings)

@@ -117,6 +117,10 @@ def _check_run(run: Run) -> None:
     if not isinstance(run.record, FeatureRun | FinetuneRun):
         raise EmofeatError(f"{run.path}: a {run.record.model} baseline predicts no images; "
                            "evaluate fitted or fine-tuned runs")
+    if run.record.is_distribution:
+        raise EmofeatError(f"{run.path} predicts emotion distributions; cross-dataset "
+                           "evaluation maps class labels between taxonomies and takes runs "
+                           "of classification tasks (valence, emotion8, label)")
     run.verify_model_files()
 
 
