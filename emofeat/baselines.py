@@ -217,7 +217,8 @@ def mean_distribution_run(manifest: Manifest, split: Split, task_name: str, out:
     record = MajorityRun(
         model="mean-distribution",
         model_summary=f"always the mean distribution of train+val ({shown})",
-        task=task_name, hyperparameters={"mean": [round(float(v), 6) for v in mean], **honest},
+        task=task_name, hyperparameters={"mean": [round(float(v), 6) for v in mean], **honest,
+                                         "drop_invalid": drop_invalid},
         splits_sha256=split.sha256, split_groups=split.group_info,
         manifest_sha256=manifest.sha256, dataset_format=manifest.format,
         label_from=label_rule_of(manifest), score_kind="distribution",

@@ -119,12 +119,13 @@ class DistributionTable:
         return int(self.usable.sum())
 
 
-def distribution_table(manifest: Manifest, drop_invalid: bool = False
-                       ) -> DistributionTable | None:
+def distribution_table(manifest: Manifest, drop_invalid: bool = False,
+                       hint: str = "pass --drop-invalid") -> DistributionTable | None:
     """The manifest's distribution, validated and normalised (None: it has none).
 
     An invalid row raises :class:`EmofeatError` naming the row, its values and how many
-    rows are invalid, unless ``drop_invalid``: then it becomes NaN and is counted."""
+    rows are invalid (``hint``: how to drop them), unless ``drop_invalid``: then it becomes
+    NaN and is counted."""
     source = distribution_source(manifest)
     if source is None:
         return None
@@ -147,8 +148,8 @@ def distribution_table(manifest: Manifest, drop_invalid: bool = False
         more = sum(why.values()) - 1
         raise EmofeatError(
             f"{manifest.root}: image {manifest.ids[i]}: {problem} ({shown})"
-            f"{f'; {more} more invalid rows' if more else ''}; fix the annotations, or pass "
-            "--drop-invalid to leave such images out of the distribution task (counted)")
+            f"{f'; {more} more invalid rows' if more else ''}; fix the annotations, or "
+            f"{hint} to leave such images out of the distribution task (counted)")
     return DistributionTable(source, values, dict(why))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from emofeat import splits as splits_mod
@@ -29,7 +29,7 @@ from emofeat.experiment.schema import CrossTarget
 from emofeat.extract_config import ExtractConfig
 from emofeat.runs import FeatureRun, FinetuneRun, Run
 from emofeat.store import Store
-from emofeat.taxonomy import SCORE_TASKS
+from emofeat.taxonomy import task_kind
 from emofeat.transfer import UnmappableTask, evaluate
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,13 @@ def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],
     stores = {}
     for section in exp.config.extract:
         if wanted is None or section.name in wanted:
-            stores[section.name] = extract_store(manifest, folder / "stores" / section.name,
-                                                 section.extract_config(), split, t.min_agree)
+            # no distribution task runs on a target: its invalid rows are only counted
+            stores[section.name] = extract_store(
+                manifest, folder / "stores" / section.name,
+                replace(section.extract_config(), drop_invalid=True), split, t.min_agree)
     if exp.config.baselines.colour:
         stores["colour"] = extract_store(manifest, folder / "stores" / "colour",
-                                         ExtractConfig(), split, colour=True)
+                                         ExtractConfig(drop_invalid=True), split, colour=True)
     runs: list[Path] = []
     models = exp.config.cross.models
     for name, store in stores.items() if models and tasks else ():
@@ -128,7 +130,7 @@ def run_cross(exp: Experiment, manifest: Manifest, runs: Sequence[Path],
     if not exp.config.cross.targets:
         return []
     loaded = targets if targets is not None else load_targets(exp)
-    tasks = [t for t in exp.tasks if t not in SCORE_TASKS]
+    tasks = [t for t in exp.tasks if task_kind(t) == "classification"]
     domains = [_main(exp, manifest, runs),
                *(_target(exp, t, loaded[t.name], tasks) for t in exp.config.cross.targets)]
     evaluations = []

@@ -31,7 +31,7 @@ from emofeat.extract_config import ExtractConfig
 from emofeat.finetune.config import FinetuneConfig
 from emofeat.resampling import seed_folders
 from emofeat.splits import Split
-from emofeat.taxonomy import SCORE_TASKS
+from emofeat.taxonomy import task_kind
 
 log = logging.getLogger(__name__)
 
@@ -137,13 +137,31 @@ def check_tasks(exp: Experiment, manifest: Manifest,
     finetune = select_class_tasks(resolve_tasks(c.finetune.tasks, manifest,
                                                  "[finetune] tasks")) \
         if c.finetune.enabled else []
+    _check_distributions(exp, manifest, finetune)
     for name, target in (targets or {}).items() if c.cross.models else ():
         for task in fit:
             support = task_support(target, task)
-            if task not in SCORE_TASKS and not support.served:
+            if task_kind(task) == "classification" and not support.served:
                 log.warning("[cross] target %s: task %s is not fitted on it (%s)", name, task,
                             support.why)
     return replace(exp, fit_tasks=tuple(fit), finetune_tasks=tuple(finetune))
+
+
+def _check_distributions(exp: Experiment, manifest: Manifest, finetune: Sequence[str]) -> None:
+    """A data set with an emotion distribution: every [[extract]] store records it, and
+    [finetune] trains on it, so an invalid row stops the run now unless that section says
+    ``drop_invalid = true``."""
+    from emofeat.distributions import distribution_source, distribution_table
+
+    if distribution_source(manifest) is None:
+        return
+    c = exp.config
+    for section in c.extract:
+        distribution_table(manifest, section.drop_invalid,
+                           f"set drop_invalid = true in the [[extract]] '{section.name}'")
+    if any(task_kind(t) == "distribution" for t in finetune):
+        distribution_table(manifest, c.finetune.drop_invalid,
+                           "set drop_invalid = true in [finetune]")
 
 
 def write_split(exp: Experiment, manifest: Manifest, first: Split | None = None,
@@ -229,6 +247,19 @@ def _outdated(run_dir: Path, requested: dict[str, Any]) -> bool:
     return False
 
 
+def _baseline_name(task: str) -> str:
+    """The folder of a task's baseline: majority-<task>, mean-<rating>, mean-distribution."""
+    kind = task_kind(task)
+    if kind == "distribution":
+        return "mean-distribution"
+    return f"{'mean' if kind == 'regression' else 'majority'}-{task}"
+
+
+def _drop_invalid(exp: Experiment) -> bool:
+    """Whether the baselines leave invalid distributions out: as the first [[extract]]."""
+    return bool(exp.config.extract and exp.config.extract[0].drop_invalid)
+
+
 def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit]
                   ) -> list[Path]:
     """OUT/runs/[<fold>/]baselines/majority-<task>/ (a rating task: mean-<task>/) and the
@@ -241,15 +272,18 @@ def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit
     runs = []
     for unit in units if b.majority else []:
         for task in exp.tasks:
-            name = "mean" if task in SCORE_TASKS else "majority"
-            run_dir = unit.runs / "baselines" / f"{name}-{task}"
-            wanted = majority_settings(task, unit.split.sha256, manifest.sha256)
+            run_dir = unit.runs / "baselines" / _baseline_name(task)
+            wanted = majority_settings(task, unit.split.sha256, manifest.sha256,
+                                       _drop_invalid(exp) if task_kind(task) == "distribution"
+                                       else None)
             if _outdated(run_dir, wanted):
-                majority_run(manifest, unit.split, task, run_dir, overwrite=True)
+                majority_run(manifest, unit.split, task, run_dir, overwrite=True,
+                             drop_invalid=_drop_invalid(exp))
             runs.append(run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
-        colour = extract_store(manifest, exp.out / "stores" / "colour", ExtractConfig(),
+        colour = extract_store(manifest, exp.out / "stores" / "colour",
+                               ExtractConfig(drop_invalid=_drop_invalid(exp)),
                                units[0].split, colour=True)
         for unit in units:
             runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
@@ -296,8 +330,9 @@ def _finetune_one(exp: Experiment, manifest: Manifest, split: Split, run_dir: Pa
     exp.say(f"finetune {ft.backbone} for {task}{seed}")
     finetune(manifest, split, run_dir, config, resume=resume, overwrite=not resume,
              on_epoch=lambda r, t=task: exp.say(
-                 f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, val balanced "
-                 f"acc {r['val_balanced_accuracy']:.3f}"))
+                 f"  {t} epoch {r['epoch']}: loss {r['train_loss']:.3f}, " + (
+                     f"val KL {r['val_kl_divergence']:.3f}" if "val_kl_divergence" in r else
+                     f"val balanced acc {r['val_balanced_accuracy']:.3f}")))
 
 
 def run_compare(exp: Experiment, runs: Sequence[Path]) -> dict[str, Any]:

@@ -19,8 +19,16 @@ from emofeat.runs import FeatureRun, FinetuneRun
 
 #: Settings that legitimately differ inside a family (what the report compares, the split
 #: and seed of repeated runs), or that do not change a result.
-COMPARED = frozenset({"task", "jobs", "workers", "device", "pca", "seed", "splits_sha256"})
+COMPARED = frozenset({"task", "jobs", "workers", "device", "pca", "seed", "splits_sha256",
+                      "drop_invalid"})
 MAX_VALUES, MAX_NAMES = 3, 3
+
+
+def _kind(run: RunInfo) -> str:
+    """Runs of rating and distribution tasks are compared among themselves (their models
+    have no class weights, their losses other terms)."""
+    kind = run.record.task_kind
+    return f" ({kind} tasks)" if kind not in (None, "classification") else ""
 
 
 def _settings(run: RunInfo) -> tuple[str, dict[str, Any]]:
@@ -28,12 +36,12 @@ def _settings(run: RunInfo) -> tuple[str, dict[str, Any]]:
     fam = family(run.family)
     record = run.record
     if isinstance(record, FinetuneRun):
-        return fam.label, dict(record.hyperparameters)
+        return fam.label + _kind(run), dict(record.hyperparameters)
     if isinstance(record, FeatureRun):
         f = record.features
         weights = {k: f.weights.get(k) for k in ("source", "origin", "sha256", "seed")}
         group = f"{fam.label} of {f.backbone}" if fam.frozen_backbone else fam.label
-        return group, {
+        return group + _kind(run), {
             "preprocessing": f.data_config, "pooling": f.pooling, "dtype": f.dtype,
             "precision": f.precision, "weights": weights, **record.options}
     return fam.label, {}

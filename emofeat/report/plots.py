@@ -218,7 +218,7 @@ def distribution_bars(task: str, classes: Sequence[str], images: Sequence[ShownI
         width = 0.8 / len(series)
         for k, (label, colour, values) in enumerate(series):
             ax.bar(x + k * width - 0.4 + width / 2, values, width, label=label, color=colour)
-        ax.set_xticks(x, classes, fontsize=8)
+        ax.set_xticks(x, classes, fontsize=8, rotation=20, ha="right")
         ax.set_ylim(0, 1)
         ax.set_ylabel("share", fontsize=8)
         ax.set_title(image.id, fontsize=8, loc="left")

@@ -50,8 +50,11 @@ def feature_settings(record: FeatureRun) -> dict[str, Any]:
             "splits_sha256": record.splits_sha256, **options, "grid": record.search.grid}
 
 
-def majority_settings(task: str, splits_sha256: str, manifest_sha256: str) -> dict[str, Any]:
-    return {"task": task, "splits_sha256": splits_sha256, "manifest_sha256": manifest_sha256}
+def majority_settings(task: str, splits_sha256: str, manifest_sha256: str,
+                      drop_invalid: bool | None = None) -> dict[str, Any]:
+    """A baseline's settings (``drop_invalid``: the mean distribution's only)."""
+    return {"task": task, "splits_sha256": splits_sha256, "manifest_sha256": manifest_sha256,
+            **({} if drop_invalid is None else {"drop_invalid": drop_invalid})}
 
 
 def settings_of(record: RunRecord) -> dict[str, Any]:
@@ -59,7 +62,9 @@ def settings_of(record: RunRecord) -> dict[str, Any]:
     if isinstance(record, FinetuneRun):
         return dict(record.hyperparameters)
     if isinstance(record, MajorityRun):
-        return majority_settings(record.task, record.splits_sha256, record.manifest_sha256)
+        return majority_settings(record.task, record.splits_sha256, record.manifest_sha256,
+                                 record.hyperparameters.get("drop_invalid")
+                                 if record.model == "mean-distribution" else None)
     return feature_settings(record)
 
 
