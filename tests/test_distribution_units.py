@@ -101,7 +101,7 @@ def test_bootstrap_draws_weight_the_per_image_measures() -> None:
 def _soft_objective_fit(X: np.ndarray, P: np.ndarray, C: float) -> np.ndarray:
     """Multinomial logistic regression minimising C * sum_i CE(p_i, softmax(W x_i + b)) +
     ||W||^2 / 2 (the intercept unpenalised) directly, with scipy; returns probabilities."""
-    n, d = X.shape
+    d = X.shape[1]
     k = P.shape[1]
 
     def f(theta: np.ndarray) -> tuple[float, np.ndarray]:

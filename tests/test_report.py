@@ -223,7 +223,7 @@ def test_report_json_carries_its_format_version(known: dict[str, Path], tmp_path
 
 def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
                                                       tmp_path: Path) -> None:
-    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == 6
+    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == len(FAMILIES)
     compare([tmp_path / "runs"], tmp_path / "report")
     task = read_report(tmp_path / "report" / "report.json").tasks["valence"]
     expected = [family(k) for k in ("finetune", "pretrained", "random")]  # the table's order

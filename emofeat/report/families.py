@@ -34,7 +34,7 @@ FAMILIES: tuple[Family, ...] = (
     # a rating task's baseline: the mean rating of train+val
     Family("mean", "mean rating", "#8c564b", per_class=False, baseline=True),
     # the distribution task's: the mean distribution of train+val
-    Family("mean-distribution", "mean distribution", "#8c564b", per_class=False,
+    Family("mean-distribution", "mean distribution", "#17becf", per_class=False,
            baseline=True),
 )
 
