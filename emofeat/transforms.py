@@ -125,3 +125,30 @@ def timm_eval_transform(cfg: dict[str, Any], **kwargs: Any) -> Callable:
 
     args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
     return crop_first(create_transform(**args, **kwargs, is_training=False))
+
+
+#: The steps of timm's evaluation transform that torchvision also applies to tensors on any
+#: device (``Resize`` antialiases tensors as Pillow does); the trailing to-array step is left
+#: out (the images stay uint8 CHW tensors).
+_TENSOR_STEPS = (transforms.Resize, transforms.CenterCrop)
+
+
+def device_transform(cfg: dict[str, Any]) -> Callable | None:
+    """timm's evaluation transform for a data config, as it applies to a decoded uint8 CHW
+    tensor on the device: the same ``Resize`` (shorter side, the config's interpolation,
+    antialiased) and ``CenterCrop`` objects, on tensors. None when timm's transform has a
+    step that has no tensor form here (then only the CPU path can decode for this model)."""
+    from timm.data import create_transform
+
+    args = {k: (tuple(v) if isinstance(v, list) else v) for k, v in cfg.items()}
+    steps = list(create_transform(**args, use_prefetcher=True, is_training=False).transforms)
+    while steps and not isinstance(steps[-1], _TENSOR_STEPS):
+        last = type(steps.pop()).__name__
+        if last not in ("MaybePILToTensor", "ToNumpy", "PILToTensor"):
+            return None
+    if not steps or not all(type(s) in _TENSOR_STEPS for s in steps):
+        return None
+    for step in steps:
+        if isinstance(step, transforms.Resize) and not step.antialias:
+            return None
+    return transforms.Compose(steps)
