@@ -25,6 +25,7 @@ many images went to the CPU decoder, and why, is logged at the end.
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import warnings
@@ -81,10 +82,27 @@ DECODERS: dict[str, tuple[Callable[[], bool], Decoder]] = {
 }
 
 
-def find_decoder(name: str | None = None) -> str | None:
-    """The first available decoder of :data:`DECODERS` (or ``name``'s, if available)."""
+def find_decoder(name: str | None = None, device: torch.device | None = None) -> str | None:
+    """The first available decoder of :data:`DECODERS` (or ``name``'s, if available); with
+    ``device``, the first that decodes a small JPEG there (a TorchCodec built for another
+    torch or CUDA fails here, not on every batch)."""
     names = [name] if name else list(DECODERS)
-    return next((n for n in names if n in DECODERS and DECODERS[n][0]()), None)
+    return next((n for n in names if n in DECODERS and DECODERS[n][0]()
+                 and (device is None or _decodes_on(n, device.type))), None)
+
+
+@functools.cache
+def _decodes_on(name: str, device_type: str) -> bool:
+    buf = io.BytesIO()
+    Image.new("RGB", (16, 8), (200, 40, 10)).save(buf, "JPEG")
+    data = torch.frombuffer(bytearray(buf.getvalue()), dtype=torch.uint8)
+    try:
+        out = DECODERS[name][1]([data], torch.device(device_type))
+        ok = out[0].shape == (3, 8, 16)
+    except Exception as exc:
+        log.info("the %s decoder does not run on %s: %s", name, device_type, exc)
+        return False
+    return bool(ok)
 
 
 # --------------------------------------------------------------------------- per image
@@ -278,7 +296,7 @@ def plan_decoding(decode: str, device: torch.device, cfg: dict[str, Any],
         raise EmofeatError(f"--decode gpu needs a CUDA device (extraction runs on "
                            f"{device.type}); use --decode cpu or auto")
     transform = device_transform(cfg)
-    decoder = find_decoder()
+    decoder = find_decoder(device=device)
     if transform is None or decoder is None:
         why = ("no batched JPEG decoder is available" if decoder is None else
                "this model's evaluation transform has steps with no tensor form")
