@@ -57,8 +57,8 @@ def extract_cmd(
         help=f"Where JPEGs are decoded and resized: {', '.join(DECODES)}. gpu: nvJPEG on "
              "the CUDA device in batches (TorchCodec, else torchvision), resize and crop "
              "there too; other formats, CMYK, progressive and EXIF-rotated JPEGs go to the "
-             "CPU decoder (counted in the log); pixels differ from Pillow's by a level or "
-             "two, recorded in store.json. auto: gpu on CUDA, else cpu (Pillow)."),
+             "CPU decoder (counted in the log); pixels equal Pillow's up to one level "
+             "(recorded in store.json). auto: gpu on CUDA, else cpu (Pillow)."),
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}; auto = "
                                   "bf16 on CUDA, fp32 on CPU."),

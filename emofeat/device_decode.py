@@ -12,10 +12,10 @@ decoding and resizing in worker processes, which cannot keep an H200 fed
 2. the JPEG bytes are decoded in one call on the device (:data:`DECODERS`: TorchCodec's
    ``decode_jpeg``, else torchvision's); when that call fails, each image is decoded alone
    and an image the device decoder refuses goes to the CPU decoder;
-3. every image, wherever decoded, is resized and centre-cropped on the device by the
-   model's own timm transform steps applied to tensors
-   (:func:`emofeat.transforms.device_transform`: ``Resize`` with antialiasing, the data
-   config's interpolation, then ``CenterCrop``).
+3. every image, wherever decoded, is resized and centre-cropped on the device as the
+   model's timm transform does (:func:`emofeat.transforms.device_transform`: its ``Resize``
+   made pass by pass as Pillow makes it, antialiased, the data config's interpolation, then
+   its ``CenterCrop``): the CPU path's pixels up to one level.
 
 An image the CPU decoder cannot read fails with the reason the CPU path records, so
 failed.csv is the same; rows keep their order. The same code runs with the decoder on the

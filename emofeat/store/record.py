@@ -88,7 +88,7 @@ class StoreRecord:
     precision: str
     # where images were decoded and resized when not by Pillow on the CPU (absent): the
     # batched decoder and its device, e.g. "torchcodec:cuda" (emofeat.device_decode); its
-    # pixels differ from Pillow's by a level or two, so a store is resumed only alike
+    # pixels differ from Pillow's by up to a level, so a store is resumed only alike
     decode: str | None = field(default=None, metadata=OMIT_IF_NONE)
     n_shards: int = 0
     shards: tuple[ShardEntry, ...] = ()
