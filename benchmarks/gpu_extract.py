@@ -18,14 +18,18 @@ Sections, in the order they run (most wanted first):
            bf16, bf16+channels_last at each ``--batch-sizes``; CUDA-event timing after
            warm-up.
   e2e      ``emofeat.extract.extract`` from the JPEG files with ``--workers`` DataLoader
-           workers: bf16 (channels_last) at 256 and 128, fp32 at 128 [and bf16 contiguous at
-           256 when ExtractConfig has ``memory_format``]. Marginal rate over two sizes
+           workers: first bf16 (channels_last) at 256 with each of ``--decodes`` (``cpu``:
+           Pillow in the workers; ``gpu``: nvJPEG on the device, emofeat.device_decode; on
+           the CPU, ``gpu`` runs the same path with the decoder on the CPU), side by side;
+           then, unless ``--e2e-set decode``, bf16 at 128, fp32 at 128 and bf16 contiguous
+           at 256 (CPU decoding). Marginal rate over two sizes
            (N_small, N_large): rate = dN/dt, start-up = t_small - N_small/rate; also the
            steady rate from the first batch to the end of the large run, and GPU
            utilisation/memory sampled by ``nvidia-smi -lms 200`` during the large run.
   compile  bf16+channels_last+torch.compile of the model alone at ``--compile-batch``
            (compile seconds recorded), then [when ExtractConfig has ``compile``] the e2e
-           bf16 run at 256 with compile=True.
+           bf16 run at 256 with compile=True and the last of ``--decodes``.
+  ratios   e2e rates against each other and against the model alone, printed last.
 
 Run on the GPU machine (see gpu_run.sh), or here on the CPU to test the script:
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import math
 import os
@@ -231,6 +236,9 @@ def extract_run(root: Path, store: Path, settings: dict[str, Any],
     manifest = load_manifest(root, "folder")
     known = extract_config_fields()
     config = ExtractConfig(**{k: v for k, v in settings.items() if k in known})
+    # on the CPU, --decode gpu runs the device path with the decoder on the CPU
+    force = {"force_device_decode": True} if (config.decode == "gpu"
+                                              and config.device == "cpu") else {}
     marks: list[tuple[float, int]] = []
 
     def progress(done: int, _total: int) -> None:
@@ -241,12 +249,13 @@ def extract_run(root: Path, store: Path, settings: dict[str, Any],
     start = time.perf_counter()
     if sampler is not None:
         with sampler:
-            extract(manifest, store, config, progress=progress)
+            extract(manifest, store, config, progress=progress, **force)
     else:
-        extract(manifest, store, config, progress=progress)
+        extract(manifest, store, config, progress=progress, **force)
+    decode = json.loads((store / "store.json").read_text()).get("decode", "pil")
     seconds = time.perf_counter() - start
     shutil.rmtree(store, ignore_errors=True)
-    out: dict[str, Any] = {"n": len(manifest), "seconds": round(seconds, 3),
+    out: dict[str, Any] = {"n": len(manifest), "seconds": round(seconds, 3), "decode": decode,
                            "first_batch_s": round(marks[0][0] - start, 3) if marks else None}
     if len(marks) > 1 and marks[-1][0] > marks[0][0]:
         out["steady_rate"] = round((marks[-1][1] - marks[0][1]) / (marks[-1][0] - marks[0][0]),
@@ -268,7 +277,7 @@ def e2e(small_root: Path, large_root: Path, tmp: Path, settings: dict[str, Any],
         "ignored_settings": sorted(k for k in settings if k not in known),
         "small": small, "large": large, "marginal_rate": rate and round(rate, 2),
         "startup_s": round(small["seconds"] - small["n"] / rate, 3) if rate else None,
-        "steady_rate": large.get("steady_rate"),
+        "steady_rate": large.get("steady_rate"), "decode": large.get("decode"),
     }
     for key in ("gpu_util_mean", "gpu_util_max", "gpu_mem_max_mib"):
         if key in large:
@@ -304,7 +313,7 @@ def environment(device: torch.device, args: argparse.Namespace) -> dict[str, Any
     return env
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"))
@@ -333,8 +342,15 @@ def parse_args() -> argparse.Namespace:
                         help="bf16 peak used for %% of peak (790: measured H200 matmul)")
     parser.add_argument("--data", type=Path, default=None, help="keep/reuse the JPEGs here")
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--decodes", default="cpu,gpu",
+                        help="--decode values of the first e2e rows, side by side")
+    parser.add_argument("--e2e-set", default="all", choices=("all", "decode"),
+                        help="decode: only the --decodes rows (and compile)")
+    args = parser.parse_args(argv)
     args.batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
+    args.decodes = [d.strip() for d in args.decodes.split(",") if d.strip()]
+    if not args.decodes or any(d not in ("cpu", "gpu", "auto") for d in args.decodes):
+        parser.error("--decodes: a comma-separated list of cpu, gpu, auto")
     if args.quick:
         args.n_images, args.n_small = min(args.n_images, 24), min(args.n_small, 8)
         args.batch_sizes = [4]
@@ -351,7 +367,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    args = parse_args()
+    args = parse_args(sys.argv[1:])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s",
                         stream=sys.stdout)
     logging.getLogger("emofeat").setLevel(logging.WARNING)
@@ -374,6 +390,7 @@ def main() -> int:
         results.save()
         run_sections(args, results, device, made, small_root, large_root, tmp)
     finally:
+        ratio_lines(results.data)
         results.finish()
         shutil.rmtree(tmp, ignore_errors=True)
         print_table(results.data)
@@ -408,14 +425,19 @@ def run_sections(args: argparse.Namespace, results: Results, device: torch.devic
     base = {"backbone": args.backbone, "weights": args.weights, "workers": args.workers,
             "device": args.device, "shard_size": 1024}
     big, mid = max(args.batch_sizes), sorted(args.batch_sizes)[len(args.batch_sizes) // 2]
-    e2e_rows = [(f"bf16+cl b{big}", {"precision": "bf16", "batch_size": big,
-                                     "memory_format": "channels_last"}),
-                (f"bf16+cl b{mid}", {"precision": "bf16", "batch_size": mid,
-                                     "memory_format": "channels_last"}),
-                (f"fp32 b{mid}", {"precision": "fp32", "batch_size": mid})]
-    if "memory_format" in known:
+    decodes = args.decodes if "decode" in known else ["cpu"]
+    e2e_rows = [(f"bf16+cl b{big} decode={d}", {"precision": "bf16", "batch_size": big,
+                                                "memory_format": "channels_last",
+                                                "decode": d}) for d in decodes]
+    if args.e2e_set == "all":
+        e2e_rows += [(f"bf16+cl b{mid}", {"precision": "bf16", "batch_size": mid,
+                                          "memory_format": "channels_last", "decode": "cpu"}),
+                     (f"fp32 b{mid}", {"precision": "fp32", "batch_size": mid,
+                                       "decode": "cpu"})]
+    if "memory_format" in known and args.e2e_set == "all":
         e2e_rows.append((f"bf16 contiguous b{big}", {"precision": "bf16", "batch_size": big,
-                                                     "memory_format": "contiguous"}))
+                                                     "memory_format": "contiguous",
+                                                     "decode": "cpu"}))
     if "memory_format" not in known:  # the engine decides; say so in the name
         e2e_rows = [(n.replace("+cl", ""), s) for n, s in e2e_rows]
     for name, settings in e2e_rows:
@@ -427,11 +449,12 @@ def run_sections(args: argparse.Namespace, results: Results, device: torch.devic
                            model_row("bf16", True, args.compile_batch, args.compile_backend),
                            min_s=45)
         if "compile" in known and crow.get("status") == "ok":
-            settings = {"precision": "bf16", "batch_size": big, "compile": True}
+            settings = {"precision": "bf16", "batch_size": big, "compile": True,
+                        "decode": decodes[-1]}
             if "memory_format" in known:
                 settings["memory_format"] = "channels_last"
             need = 30 + 2 * float(crow.get("compile_s", 30))
-            results.run("compile", f"e2e bf16+cl+compile b{big}",
+            results.run("compile", f"e2e bf16+cl+compile b{big} decode={decodes[-1]}",
                         lambda: e2e(small_root, large_root, tmp, {**base, **settings}, flops,
                                     args.peak_tflops), min_s=need)
     results.data["photos"] = made
@@ -480,7 +503,40 @@ def print_table(data: dict[str, Any]) -> None:
         print(f"{r['section']:<8} {r['name']:<26} {r['status']:<8} {rate_s} "
               f"{tf if tf is not None else '-':>8} {pk if pk is not None else '-':>6}  "
               f"{'; '.join(str(n) for n in notes)}"[:220])
+    for line in ratio_lines(data):
+        print(line)
     print(f"elapsed {data.get('elapsed_s')} s")
+
+
+def ratio_lines(data: dict[str, Any]) -> list[str]:
+    """The issue's goals from the rows of one run: GPU decoding vs CPU decoding end to end,
+    vs the model alone, GPU utilisation; compiled e2e vs the compiled model alone."""
+    ok = {r["name"]: r for r in data["rows"] if r.get("status") == "ok"}
+
+    def rate(name: str) -> float | None:
+        r = ok.get(name, {})
+        return r.get("images_per_s", r.get("marginal_rate"))
+
+    lines = []
+    cpu = next((n for n in ok if n.startswith("bf16+cl b") and n.endswith("decode=cpu")), None)
+    gpu = next((n for n in ok if n.startswith("bf16+cl b") and n.endswith("decode=gpu")), None)
+    batch = (cpu or gpu or "").split(" ")[1] if (cpu or gpu) else None
+    alone = rate(f"bf16+cl {batch}") if batch else None
+    if gpu and rate(gpu):
+        line = f"e2e GPU decoding {rate(gpu):.0f} img/s (goal >= 6000)"
+        if cpu and rate(cpu):
+            line += f", {rate(gpu) / rate(cpu):.2f}x CPU decoding's {rate(cpu):.0f} (goal 2.5x)"
+        if alone:
+            line += f", {rate(gpu) / alone:.2f} of the model alone ({alone:.0f})"
+        util = ok[gpu].get("gpu_util_mean")
+        lines.append(line + (f", GPU {util}% busy (goal 85%)" if util is not None else ""))
+    comp = next((n for n in ok if n.startswith("e2e bf16+cl+compile")), None)
+    comp_alone = next((n for n in ok if n.startswith("bf16+cl+compile")), None)
+    if comp and comp_alone and rate(comp) and rate(comp_alone):
+        lines.append(f"e2e compiled {rate(comp):.0f} img/s = {rate(comp) / rate(comp_alone):.2f}"
+                     f" of the compiled model alone ({rate(comp_alone):.0f}; goal >= 0.85)")
+    data["ratios"] = lines
+    return lines
 
 
 if __name__ == "__main__":

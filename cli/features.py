@@ -11,7 +11,7 @@ from rich.table import Table
 from emofeat.backbones.names import WEIGHT_CHOICES
 from emofeat.datasets import FORMATS, load_manifest
 from emofeat.device import DEVICES, MEMORY_FORMATS, PRECISIONS
-from emofeat.extract_config import DTYPES, ExtractConfig
+from emofeat.extract_config import DECODES, DTYPES, ExtractConfig
 from emofeat.pooling import POOLINGS
 from emofeat.splits import read_split
 
@@ -49,9 +49,17 @@ def extract_cmd(
              "small CPUs), 256 on a GPU (fastest for IRv2 in bf16 on an H200)."),
     workers: int | None = typer.Option(
         DEFAULTS.workers,
-        help="Decoding worker processes. Default: none on the CPU (each batch is decoded by a "
-             "thread per core between forward passes; measured faster than workers competing "
-             "with the model for the cores), min(16, CPUs - 1) on a GPU."),
+        help="Decoding worker processes (with --decode gpu: threads reading the files). "
+             "Default: none on the CPU (each batch is decoded by a thread per core between "
+             "forward passes; measured faster than workers competing with the model for the "
+             "cores), min(16, CPUs - 1) on a GPU."),
+    decode: str = typer.Option(
+        DEFAULTS.decode,
+        help=f"Where JPEGs are decoded and resized: {', '.join(DECODES)}. gpu: nvJPEG on "
+             "the CUDA device in batches (TorchCodec, else torchvision), resize and crop "
+             "there too; other formats, CMYK, progressive and EXIF-rotated JPEGs go to the "
+             "CPU decoder (counted in the log); pixels equal Pillow's up to one level "
+             "(recorded in store.json). auto: gpu on CUDA, else cpu (Pillow)."),
     device: str = typer.Option(DEFAULTS.device, help=f"{', '.join(DEVICES)}."),
     precision: str = typer.Option(DEFAULTS.precision, help=f"{', '.join(PRECISIONS)}; auto = "
                                   "bf16 on CUDA, fp32 on CPU."),
@@ -95,7 +103,7 @@ def extract_cmd(
                            precision=precision, dtype=dtype, shard_size=shard_size,
                            strict=strict, overwrite=overwrite, seed=seed,
                            memory_format=memory_format, compile=compile_model,
-                           drop_invalid=drop_invalid)
+                           drop_invalid=drop_invalid, decode=decode)
     config.check()
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = read_split(splits, manifest) if splits else None

@@ -31,6 +31,7 @@ from emofeat.backbones import (
 )
 from emofeat.datasets import Manifest
 from emofeat.device import resolve_batch_size, resolve_device, resolve_precision
+from emofeat.device_decode import DecodePlan, DeviceDecodeBatches, plan_decoding
 from emofeat.distributed import SINGLE, Ranks, finish_shared, shared_store
 from emofeat.distributions import DISTRIBUTION_TASK, distribution_table, distributions_info
 from emofeat.errors import EmofeatError
@@ -108,6 +109,7 @@ def build_meta(
     precision: str,
     min_agree: int | None,
     prefix: int = 0,
+    decode: str | None = None,
 ) -> dict[str, Any]:
     """store.json's fields; ``prefix``: the model's class and register tokens, recorded
     when a layer gives tokens (they are left out of its pooling)."""
@@ -123,6 +125,7 @@ def build_meta(
         **({"prefix_tokens": prefix} if tokens else {}),
         "dtype": config.dtype,
         "precision": precision,
+        **({"decode": decode} if decode else {}),
     }
 
 
@@ -134,12 +137,16 @@ def extract(
     min_agree: int | None = None,
     progress: Progress | None = None,
     ranks: Ranks = SINGLE,
+    *,
+    force_device_decode: bool = False,
 ) -> Path:
     """Extract pooled features of ``manifest`` into the store at ``out``; returns ``out``.
 
     Re-running with the same configuration resumes; see :mod:`emofeat.store`. In a job of
     several processes (``ranks`` from :func:`emofeat.distributed.process_group`), every rank
     calls this with the same arguments and writes its share of the shards.
+    ``force_device_decode`` runs the ``--decode gpu`` path on any device, the CPU included
+    (for tests and the fidelity benchmark; :mod:`emofeat.device_decode`).
     """
     config = config or ExtractConfig()
     config.check()
@@ -155,14 +162,15 @@ def extract(
     if not names:
         raise EmofeatError(f"no default layers for {config.backbone}; pass --layers")
     layers = resolve_layers(model, names, cfg["input_size"])
+    decoding = plan_decoding(config.decode, device, cfg, force_device_decode)
     meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree,
-                      prefix_tokens(model))
+                      prefix_tokens(model), decoding and decoding.record(device))
     features = FeatureModel(model, names, config.pooling, device, precision,
                             micro_batch=resolve_batch_size(config.batch_size, device),
                             mean=cfg["mean"], std=cfg["std"],
                             memory_format=config.memory_format, compile=config.compile)
     return fill_store(manifest, out, meta, split, features, uint8_transform(cfg), config,
-                      device, progress, ranks)
+                      device, progress, ranks, decoding)
 
 
 #: Any batch -> pooled arrays function (e.g. hand-crafted features) can fill a store too.
@@ -198,12 +206,14 @@ def fill_store(
     device: torch.device,
     progress: Progress | None = None,
     ranks: Ranks = SINGLE,
+    decoding: DecodePlan | None = None,
 ) -> Path:
     """Create or resume the store ``out`` described by ``meta``: every image goes through
     ``transform`` where images are decoded (threads of this process on the CPU, DataLoader
-    workers on a GPU, see :func:`emofeat.loading.batch_loader`), then ``features`` (a batch
-    of transformed images -> one array per layer of ``meta``) in this process. Ranks share
-    the shards to do."""
+    workers on a GPU, see :func:`emofeat.loading.batch_loader`), or with ``decoding``
+    through its decoder and transform on ``device`` (:mod:`emofeat.device_decode`), then
+    ``features`` (a batch of transformed images -> one array per layer of ``meta``) in this
+    process. Ranks share the shards to do."""
     source = features if isinstance(features, FeatureModel) else _Immediate(features)
     with shared_store(out, meta, len(manifest), split, config.overwrite, ranks) as (
             writer, mine, any_work):
@@ -218,7 +228,8 @@ def fill_store(
             if mine:
                 with source:
                     _Engine(writer, manifest, config, progress).run(
-                        _loader(manifest, writer, mine, transform, config, device), source, mine)
+                        _loader(manifest, writer, mine, transform, config, device, decoding),
+                        source, mine)
         except Exception as exc:  # every rank must hear of it: raised by finish_shared
             error = exc
         finish_shared(writer, ranks, error, seconds=round(time.perf_counter() - started, 3),
@@ -234,13 +245,17 @@ def fill_store(
 
 
 def _loader(manifest: Manifest, writer: StoreWriter, pending: Sequence[int],
-            transform: Callable, config: ExtractConfig, device: torch.device
-            ) -> Iterable[dict[str, Any]]:
-    return batch_loader(
-        ImageDataset(manifest.paths, transform),
-        ShardBatches([writer.ranges[i] for i in pending],
-                     resolve_batch_size(config.batch_size, device)),
-        decode_workers(config.workers, device), pin_memory=device.type == "cuda")
+            transform: Callable, config: ExtractConfig, device: torch.device,
+            decoding: DecodePlan | None = None) -> Iterable[dict[str, Any]]:
+    batches = ShardBatches([writer.ranges[i] for i in pending],
+                           resolve_batch_size(config.batch_size, device))
+    workers = decode_workers(config.workers, device)
+    if decoding is not None:  # threads read the files (0 on the CPU: a thread per core)
+        return DeviceDecodeBatches([str(p) for p in manifest.paths], batches, device,
+                                   decoding.transform, workers or torch.get_num_threads(),
+                                   decoding.decoder)
+    return batch_loader(ImageDataset(manifest.paths, transform), batches, workers,
+                        pin_memory=device.type == "cuda")
 
 
 class _Engine:

@@ -15,6 +15,9 @@ from emofeat.pooling import POOLINGS
 
 #: The dtypes a feature store can hold.
 DTYPES = ("float32", "float16")
+#: Where JPEGs are decoded and resized: ``cpu`` (Pillow, in the loader), ``gpu`` (nvJPEG on
+#: the CUDA device, :mod:`emofeat.device_decode`), ``auto`` (gpu on CUDA, else cpu).
+DECODES = ("auto", "cpu", "gpu")
 
 
 @dataclass
@@ -36,6 +39,7 @@ class ExtractConfig:
     seed: int = 0  # random-init weights
     memory_format: str = "auto"  # channels_last
     compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
+    decode: str = "auto"  # DECODES: gpu (nvJPEG) on CUDA, else cpu (Pillow)
     # images whose emotion distribution is invalid are left out of that task (counted in
     # store.json) instead of stopping the extraction
     drop_invalid: bool = False
@@ -45,6 +49,7 @@ class ExtractConfig:
                                    ("precision", self.precision, PRECISIONS),
                                    ("device", self.device, DEVICES),
                                    ("dtype", self.dtype, DTYPES),
+                                   ("decode", self.decode, DECODES),
                                    ("memory format", self.memory_format, MEMORY_FORMATS)):
             if value not in valid:
                 raise EmofeatError(f"unknown {name} '{value}'; valid: {', '.join(valid)}")

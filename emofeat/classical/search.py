@@ -6,8 +6,8 @@ classifiers, mean absolute error (lowest wins) for the regressors of rating task
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import os
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, parallel_config
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import ParameterGrid
 from sklearn.pipeline import Pipeline
@@ -24,6 +24,7 @@ from sklearn.svm import SVC, LinearSVC
 from emofeat.classical.caveats import GRID_EXTEND, Edge, extended_axis, grid_edges
 from emofeat.classical.criteria import criterion, val_scores
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
+from emofeat.classical.threads import ThreadBudget, limited, refit_budget, search_budget
 from emofeat.errors import EmofeatError
 
 EARLY_STOPPING_ROUNDS = 20
@@ -101,9 +102,10 @@ def _fit_pipeline(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndar
 def _evaluate(spec: EstimatorSpec, params: dict[str, Any], options: FitOptions,
               inner_jobs: int, data: SplitData) -> dict[str, Any]:
     start = time.perf_counter()
-    pipe = _fit(build_pipeline(spec, params, options, inner_jobs), spec,
-                data.X["train"], data.y["train"], data.X["val"], data.y["val"],
-                options.class_weight)
+    with limited(inner_jobs):  # BLAS/OpenMP of this fit; LightGBM's n_jobs too
+        pipe = _fit(build_pipeline(spec, params, options, inner_jobs), spec,
+                    data.X["train"], data.y["train"], data.X["val"], data.y["val"],
+                    options.class_weight)
     fit_s = time.perf_counter() - start
     pred = pipe.predict(data.X["val"])
     row = {"params": params, **val_scores(spec.kind, data.y["val"], pred),
@@ -118,17 +120,17 @@ def _is_lazy(X: Any) -> bool:
     return not isinstance(X, np.ndarray)
 
 
-def _jobs(options: FitOptions, n_candidates: int) -> tuple[int, int]:
-    """Candidates fitted at once, and threads for each: this machine's CPUs shared out; with
-    the Dask backend (:mod:`emofeat.classical.backend`), one task per candidate, one thread
-    each, and the cluster's workers decide how many run at once."""
+def _jobs(spec: EstimatorSpec, options: FitOptions, n_candidates: int, rows: int
+          ) -> ThreadBudget:
+    """Candidates fitted at once, and threads for each (:mod:`emofeat.classical.threads`);
+    with the Dask backend (:mod:`emofeat.classical.backend`), one task per candidate, one
+    thread each, and the cluster's workers decide how many run at once."""
     from emofeat.classical.backend import active
 
     if active().client is not None:
-        return (n_candidates if options.jobs <= 0 else min(options.jobs, n_candidates)), 1
-    jobs = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    jobs = max(1, min(jobs, n_candidates))
-    return jobs, max(1, (os.cpu_count() or 1) // jobs)
+        return ThreadBudget(n_candidates if options.jobs <= 0
+                            else min(options.jobs, n_candidates), 1)
+    return search_budget(options.jobs, n_candidates, rows, spec.name == "lightgbm")
 
 
 @dataclass
@@ -147,11 +149,26 @@ def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitDa
 
         return search_lazy(spec, grid, data, options)
     candidates = list(ParameterGrid(dict(grid)))
-    jobs, inner = _jobs(options, len(candidates))
+    budget = _jobs(spec, options, len(candidates), len(data.y["train"]))
     start = time.perf_counter()
-    table = Parallel(n_jobs=jobs)(
-        delayed(_evaluate)(spec, params, options, inner, data) for params in candidates)
+    with _worker_pool():
+        table = Parallel(n_jobs=budget.jobs)(
+            delayed(_evaluate)(spec, params, options, budget.threads, data)
+            for params in candidates)
     return SearchResult(table, choose(spec, table), time.perf_counter() - start)
+
+
+def _worker_pool() -> contextlib.AbstractContextManager:
+    """joblib's local processes started with one OpenMP/BLAS thread each (each fit then sets
+    its own share, :func:`_evaluate`): the same settings for every search, so joblib reuses
+    its pool (loky starts a new one, every worker respawned, whenever the thread limits
+    change; they used to be CPUs // candidates, which differed from grid to grid). The Dask
+    backend, when active, is left as it is."""
+    from emofeat.classical.backend import active
+
+    if active().client is not None:
+        return contextlib.nullcontext()
+    return parallel_config(backend="loky", inner_max_num_threads=1)
 
 
 def choose(spec: EstimatorSpec, table: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -214,8 +231,9 @@ def refit(spec: EstimatorSpec, best: Mapping[str, Any], data: SplitData,
 
         return refit_lazy(spec, best, data, options)
     X, y = data.train_val()
-    inner = options.jobs if options.jobs > 0 else (os.cpu_count() or 1)
-    return _fit(build_pipeline(spec, best, options, inner), spec, X, y)
+    budget = refit_budget(options.jobs, len(y), spec.name == "lightgbm")
+    with limited(budget.threads):
+        return _fit(build_pipeline(spec, best, options, budget.threads), spec, X, y)
 
 
 # --------------------------------------------------------------------------- scores

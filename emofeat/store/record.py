@@ -17,8 +17,8 @@ FORMAT_VERSION = 1
 
 #: Fields of store.json that decide the bytes of the shards; resuming requires them equal.
 CONFIG_KEYS = ("backbone", "weights", "data_config", "layers", "pooling", "prefix_tokens",
-               "dtype", "precision", "shard_size", "dataset", "splits_sha256", "ratings",
-               "distributions")
+               "dtype", "precision", "decode", "shard_size", "dataset", "splits_sha256",
+               "ratings", "distributions")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,10 @@ class StoreRecord:
     prefix_tokens: int | None = field(default=None, metadata=OMIT_IF_NONE)
     dtype: str
     precision: str
+    # where images were decoded and resized when not by Pillow on the CPU (absent): the
+    # batched decoder and its device, e.g. "torchcodec:cuda" (emofeat.device_decode); its
+    # pixels differ from Pillow's by up to a level, so a store is resumed only alike
+    decode: str | None = field(default=None, metadata=OMIT_IF_NONE)
     n_shards: int = 0
     shards: tuple[ShardEntry, ...] = ()
     n_rows: int = 0
