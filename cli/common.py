@@ -106,12 +106,12 @@ def label_from_option() -> Any:
 
 
 def drop_invalid_option() -> Any:
-    """``--drop-invalid``, for every command that records or trains on distributions."""
+    """``--drop-invalid``, for every command that trains on distributions."""
     return typer.Option(False, "--drop-invalid",
-                        help="Leave images whose emotion distribution is invalid (a missing "
-                             "or negative share, all zero, shares not summing to 1) out of "
-                             "the distribution task, counted; by default such a row stops "
-                             "the command, naming it.")
+                        help="The distribution task: leave images whose distribution is "
+                             "invalid (a missing or negative share, all zero, shares not "
+                             "summing to 1) out, counted; by default such a row stops the "
+                             "command, naming it.")
 
 
 def names(text: str | None) -> list[str]:

@@ -17,7 +17,6 @@ from emofeat.splits import read_split
 
 from .common import (
     allow_outside_root_option,
-    drop_invalid_option,
     label_from_option,
     names,
     out,
@@ -75,7 +74,6 @@ def extract_cmd(
                                          help="Keep images at least K of 5 annotators agreed on."),
     allow_outside_root: bool = allow_outside_root_option(),
     label_from: str | None = label_from_option(),
-    drop_invalid: bool = drop_invalid_option(),
     shard_size: int = typer.Option(DEFAULTS.shard_size, help="Images per HDF5 shard."),
     seed: int = typer.Option(DEFAULTS.seed, help="Seed of --weights random."),
     splits: Path | None = typer.Option(None, help="A splits.csv to use; default: a new seeded "
@@ -103,7 +101,7 @@ def extract_cmd(
                            precision=precision, dtype=dtype, shard_size=shard_size,
                            strict=strict, overwrite=overwrite, seed=seed,
                            memory_format=memory_format, compile=compile_model,
-                           drop_invalid=drop_invalid, decode=decode)
+                           decode=decode)
     config.check()
     manifest = load_manifest(data, fmt, min_agree, allow_outside_root, label_from)
     split = read_split(splits, manifest) if splits else None

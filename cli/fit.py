@@ -35,7 +35,7 @@ from emofeat.errors import EmofeatError
 from emofeat.resampling import requested_seeds, seed_folders
 from emofeat.taxonomy import DISTRIBUTION_TASKS, SCORE_TASKS, TASK_NAMES
 
-from .common import err, names, out
+from .common import drop_invalid_option, err, names, out
 
 if TYPE_CHECKING:
     from emofeat.predict import PredictedImage
@@ -72,6 +72,7 @@ def fit_cmd(
                                    "default: the model's own, 256 for svm-rbf)."),
     l2norm: bool = typer.Option(DEFAULTS.l2norm, "--l2norm",
                                 help="L2-normalise features first."),
+    drop_invalid: bool = drop_invalid_option(),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace complete runs."),
     backend: str = typer.Option("local", help=f"{' or '.join(BACKENDS)}: the grid search "
                                 "through joblib on this machine, or on a Dask cluster "
@@ -112,7 +113,8 @@ def fit_cmd(
         for run_dir, s in seed_folders(out_dir, seed_list):
             fit_all(store_dir, models, tasks, layers, run_dir, splits_file=splits,
                     grid=grid, options=options if s is None else replace(options, seed=s),
-                    overwrite=overwrite, on_done=_report, nested=n_runs > 1)
+                    overwrite=overwrite, on_done=_report, nested=n_runs > 1,
+                    drop_invalid=drop_invalid)
 
 
 def _quiet_dask() -> None:
@@ -134,6 +136,9 @@ def _report(run_dir: Path, record: dict[str, Any] | None) -> None:
     if record.get("task_kind") == "regression":
         r = "-" if test["pearson_r"] is None else f"{test['pearson_r']:.3f}"
         scores = f"test r {r}, MAE {test['mae']:.3f}"
+    elif record.get("task_kind") == "distribution":
+        scores = (f"test KL {test['kl_divergence']:.3f}, cosine {test['cosine']:.3f}, top-1 "
+                  f"{test['top1_accuracy']:.3f}")
     else:
         scores = f"test balanced acc {test['balanced_accuracy']:.3f}, acc {test['accuracy']:.3f}"
     out.print(f"{record['model']} {record['task']} {record['layer']}: {scores} ({params}; "

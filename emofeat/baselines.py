@@ -102,7 +102,7 @@ def extract_colour(manifest: Manifest, out: str | Path, split: Split,
     config = config or ExtractConfig()
     check_split_matches(split, manifest.ids, source="the split")
     meta = {
-        **dataset_meta(manifest, split, config.shard_size, None, config.drop_invalid),
+        **dataset_meta(manifest, split, config.shard_size, None),
         "backbone": COLOUR_BACKBONE, "handcrafted": True,
         "weights": {"requested": "none", "source": "none", "origin": None, "sha256": None,
                     "seed": None},

@@ -10,10 +10,12 @@ of these kinds (the first kind present wins; the class is the column name after 
 
 Every row is validated and normalised to sum 1: a missing or negative value, a row whose
 values are all zero, and (for shares, not counts) a row whose shares sum further than
-:data:`SUM_TOLERANCE` from 1 are invalid. An invalid row is an error naming the row, or,
-with ``drop_invalid``, left out of the distribution task (NaN in the store) and counted by
-reason. The normalised table travels in the feature store as ``/distributions/<task>``
-(float64, N x classes), hashed in store.json like the ratings.
+:data:`SUM_TOLERANCE` from 1 are invalid. The normalised table travels in the feature store
+as ``/distributions/<task>`` (float64, N x classes; invalid rows NaN), hashed in store.json
+like the ratings, with the invalid rows counted by reason and the first one described: a
+store serves every other task whatever its distributions hold. Where the distribution task
+is used (fit, fine-tune, the baseline), an invalid row is an error naming it, unless
+``drop_invalid``: then such rows are left out of the task, counted.
 
 No torch or scikit-learn here.
 """
@@ -99,12 +101,13 @@ def row_problem(values: np.ndarray, counts: bool) -> str | None:
 
 @dataclass(frozen=True)
 class DistributionTable:
-    """Every row's normalised distribution (NaN rows: invalid, left out when dropping),
-    the classes, the source and the invalid rows by reason."""
+    """Every row's normalised distribution (NaN rows: invalid), the classes, the source,
+    the invalid rows by reason and the first of them described."""
 
     source: DistributionSource
     values: np.ndarray  # (N, C) float64, rows sum to 1 or are NaN
     invalid: dict[str, int] = field(default_factory=dict)
+    first_invalid: str | None = None  # "image X: reason (values); N more invalid rows"
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -119,13 +122,20 @@ class DistributionTable:
         return int(self.usable.sum())
 
 
-def distribution_table(manifest: Manifest, drop_invalid: bool = False,
-                       hint: str = "pass --drop-invalid") -> DistributionTable | None:
-    """The manifest's distribution, validated and normalised (None: it has none).
+def refuse_invalid(where: str, first_invalid: str | None, drop_invalid: bool,
+                   hint: str = "pass --drop-invalid") -> None:
+    """The error of a distribution with invalid rows used without ``drop_invalid``."""
+    if first_invalid is not None and not drop_invalid:
+        raise EmofeatError(f"{where}: {first_invalid}; fix the annotations, or {hint} to "
+                           "leave such images out of the distribution task (counted)")
 
-    An invalid row raises :class:`EmofeatError` naming the row, its values and how many
-    rows are invalid (``hint``: how to drop them), unless ``drop_invalid``: then it becomes
-    NaN and is counted."""
+
+def distribution_table(manifest: Manifest, drop_invalid: bool = True,
+                       hint: str = "pass --drop-invalid") -> DistributionTable | None:
+    """The manifest's distribution, validated and normalised (None: it has none); invalid
+    rows are NaN and counted. ``drop_invalid=False``: an invalid row raises
+    :class:`EmofeatError` naming it, its values and how many rows are invalid (``hint``:
+    how to drop them)."""
     source = distribution_source(manifest)
     if source is None:
         return None
@@ -141,16 +151,16 @@ def distribution_table(manifest: Manifest, drop_invalid: bool = False,
             continue
         why[problem] += 1
         first = first or (i, problem)
-    if first is not None and not drop_invalid:
+    described = None
+    if first is not None:
         i, problem = first
         shown = ", ".join(f"{c}={'' if math.isnan(v) else f'{v:g}'}"
                           for c, v in zip(source.columns, raw[i], strict=True))
         more = sum(why.values()) - 1
-        raise EmofeatError(
-            f"{manifest.root}: image {manifest.ids[i]}: {problem} ({shown})"
-            f"{f'; {more} more invalid rows' if more else ''}; fix the annotations, or "
-            f"{hint} to leave such images out of the distribution task (counted)")
-    return DistributionTable(source, values, dict(why))
+        described = (f"image {manifest.ids[i]}: {problem} ({shown})"
+                     f"{f'; {more} more invalid rows' if more else ''}")
+    refuse_invalid(str(manifest.root), described, drop_invalid, hint)
+    return DistributionTable(source, values, dict(why), described)
 
 
 def distributions_info(table: DistributionTable | None, ids: tuple[str, ...] | list[str]
@@ -164,7 +174,8 @@ def distributions_info(table: DistributionTable | None, ids: tuple[str, ...] | l
     return {DISTRIBUTION_TASK: {
         "classes": list(table.classes), "source": table.source.describe(),
         "sha256": sha256_bytes(("\n".join(lines) + "\n").encode("utf-8")),
-        "invalid": dict(sorted(table.invalid.items()))}}
+        "invalid": dict(sorted(table.invalid.items())),
+        **({"first_invalid": table.first_invalid} if table.first_invalid else {})}}
 
 
 def dominant(values: np.ndarray) -> np.ndarray:

@@ -72,16 +72,15 @@ class _ShardBuffer:
 
 
 def dataset_meta(manifest: Manifest, split: Split, shard_size: int,
-                 min_agree: int | None, drop_invalid: bool = False) -> dict[str, Any]:
+                 min_agree: int | None) -> dict[str, Any]:
     """store.json fields every store has, whatever computes its features (``ratings`` only
-    where the data set has rating columns, ``distributions`` where it has per-class shares:
-    an invalid row is an error unless ``drop_invalid``)."""
+    where the data set has rating columns, ``distributions`` where it has per-class shares,
+    invalid rows counted)."""
     from emofeat.datasets.labels import label_rule_of
     from emofeat.store import FORMAT_VERSION, STORE_FORMAT
 
     ratings = ratings_info(manifest)
-    distributions = distributions_info(distribution_table(manifest, drop_invalid),
-                                       manifest.ids)
+    distributions = distributions_info(distribution_table(manifest), manifest.ids)
     rule = label_rule_of(manifest)
     return {
         "format": STORE_FORMAT,
@@ -115,7 +114,7 @@ def build_meta(
     when a layer gives tokens (they are left out of its pooling)."""
     tokens = prefix and any(len(i.shape) == 2 for i in layers)
     return {
-        **dataset_meta(manifest, split, config.shard_size, min_agree, config.drop_invalid),
+        **dataset_meta(manifest, split, config.shard_size, min_agree),
         "backbone": config.backbone,
         "weights": weights.to_dict(),
         "data_config": cfg,
@@ -154,7 +153,6 @@ def extract(
     precision = resolve_precision(config.precision, device)
     split = split or make_split(manifest)
     check_split_matches(split, manifest.ids, source="the split")
-    distribution_table(manifest, config.drop_invalid)  # invalid rows: refused before the model
 
     model, weights = create_backbone(config.backbone, config.weights, seed=config.seed)
     cfg = data_config(model)
@@ -274,7 +272,7 @@ class _Engine:
         self.total = 0
         self.ratings = rating_table(manifest) if writer.record.ratings is not None else {}
         self.distributions = {} if writer.record.distributions is None else {
-            DISTRIBUTION_TASK: _table_values(manifest, config.drop_invalid)}
+            DISTRIBUTION_TASK: _table_values(manifest)}
 
     def run(self, loader: Iterable[dict[str, Any]], source: Any, pending: Sequence[int]) -> None:
         self.shard_of_row = {row: idx for idx in pending for row in self.writer.ranges[idx]}
@@ -336,7 +334,7 @@ def _flush(writer: StoreWriter, manifest: Manifest, index: int, buf: _ShardBuffe
     )
 
 
-def _table_values(manifest: Manifest, drop_invalid: bool) -> np.ndarray:
-    table = distribution_table(manifest, drop_invalid)
+def _table_values(manifest: Manifest) -> np.ndarray:
+    table = distribution_table(manifest)
     assert table is not None  # the store records a distribution
     return table.values

@@ -40,9 +40,6 @@ class ExtractConfig:
     memory_format: str = "auto"  # channels_last
     compile: bool = False  # torch.compile the backbone (pays off on long GPU runs)
     decode: str = "auto"  # DECODES: gpu (nvJPEG) on CUDA, else cpu (Pillow)
-    # images whose emotion distribution is invalid are left out of that task (counted in
-    # store.json) instead of stopping the extraction
-    drop_invalid: bool = False
 
     def check(self) -> None:
         for name, value, valid in (("pooling", self.pooling, POOLINGS),

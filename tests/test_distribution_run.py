@@ -66,11 +66,11 @@ name = "tiny"
 backbone = "test_efficientnet"
 weights = "random"
 layers = ["blocks.4"]
-drop_invalid = {drop}
 [fit]
 models = ["logreg", "lightgbm", "logreg-onehot"]
 tasks = ["distribution"]
 jobs = 1
+drop_invalid = {drop}
 [finetune]
 tasks = ["distribution"]
 backbone = "test_efficientnet"
@@ -102,18 +102,22 @@ def out(data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder / "out"
 
 
-def test_a_bad_row_stops_extract_in_one_line(data: Path, tmp_path: Path) -> None:
-    result = cli("-q", "extract", data, "--out", tmp_path / "store", "--backbone",
-                 "test_efficientnet", "--weights", "random", "--layers", "blocks.4")
+def test_a_bad_row_stops_fitting_the_task_in_one_line(out: Path, tmp_path: Path) -> None:
+    store = out / "stores" / "tiny"  # extracted all the same: it serves other tasks
+    result = cli("-q", "fit", store, "--task", "distribution", "--out", tmp_path / "run")
     assert result.exit_code == 2
     message = result.output.strip()
     assert len(message.splitlines()) == 1 and "Traceback" not in message
     assert f"image images/{BAD}: {NOT_ONE}" in message and "--drop-invalid" in message
-    assert not (tmp_path / "store" / "store.json").exists()
+    assert not (tmp_path / "run").exists()
+    result = cli("-q", "fit", store, "--task", "distribution", "--drop-invalid", "--out",
+                 tmp_path / "run")
+    assert result.exit_code == 0, result.output
+    assert Run.open(tmp_path / "run").record.request["drop_invalid"] is True
 
 
 def test_a_bad_row_stops_the_run_before_its_first_step(data: Path, tmp_path: Path) -> None:
-    with pytest.raises(EmofeatError, match=r"drop_invalid = true in the \[\[extract\]\] 'tiny'"):
+    with pytest.raises(EmofeatError, match=r"drop_invalid = true in \[fit\]"):
         run_experiment(_config(tmp_path, data, False), tmp_path / "out")
     assert not (tmp_path / "out" / "stores").exists()
 
@@ -124,6 +128,7 @@ def test_the_store_records_the_distributions(out: Path, data: Path) -> None:
     assert info["classes"] == ["anger", "disgust", "fear", "joy", "sadness", "surprise",
                                "neutral"]
     assert info["invalid"] == {NOT_ONE: 1} and len(info["sha256"]) == 64
+    assert info["first_invalid"].startswith(f"image images/{BAD}: {NOT_ONE}")
     values = store.distribution("distribution")
     bad = store.ids.index(f"images/{BAD}")
     assert np.isnan(values[bad]).all()

@@ -190,10 +190,11 @@ def test_an_invalid_row_is_named_or_dropped_and_counted(tmp_path: Path, row: str
                            ["a,0.6,0.4", f"a,{row}", "b,0.1,0.9"]))
     with pytest.raises(EmofeatError, match=rf"image 1\.jpg: {reason.split(' (')[0]}.*"
                                            "--drop-invalid"):
-        distribution_table(m)
-    table = distribution_table(m, drop_invalid=True)
+        distribution_table(m, drop_invalid=False)
+    table = distribution_table(m)  # counted, the first described
     assert table is not None and table.invalid == {reason: 1} and table.n == 2
     assert np.isnan(table.values[1]).all()
+    assert table.first_invalid is not None and table.first_invalid.startswith("image 1.jpg")
     assert task_support(m, "distribution").n_images == 2
 
 
@@ -206,3 +207,14 @@ def test_abstract_vote_shares_serve_the_task(tmp_path: Path) -> None:
     assert table.values.sum(axis=1) == pytest.approx(np.ones(len(m)))
     no_dist = load_manifest(_csv(tmp_path / "plain", "path,label", ["awe", "fear"]))
     assert "no per-class shares" in task_support(no_dist, "distribution").why
+
+
+def test_the_registry_holds_the_names_the_cli_offers() -> None:
+    from emofeat.classical.estimators import DISTRIBUTION_MODELS
+    from emofeat.classical.options import DISTRIBUTION_MODEL_NAMES, plan_fits
+
+    assert tuple(DISTRIBUTION_MODELS) == DISTRIBUTION_MODEL_NAMES
+    assert plan_fits(["logreg", "logreg-onehot"], ["valence", "distribution"]) == [
+        ("logreg", "valence"), ("logreg", "distribution"), ("logreg-onehot", "distribution")]
+    with pytest.raises(EmofeatError, match="needs a distribution model"):
+        plan_fits(["svm"], ["distribution"])

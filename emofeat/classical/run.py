@@ -25,6 +25,7 @@ from emofeat.classical.options import plan_fits
 from emofeat.classical.persist import save_model
 from emofeat.classical.search import SplitData, fit_and_search, scores_of
 from emofeat.datasets.tasks import VALENCE_RATING, TaskLabels, task_labels
+from emofeat.distributions import refuse_invalid
 from emofeat.errors import EmofeatError
 from emofeat.runs import (
     DistributionPredictions,
@@ -208,24 +209,26 @@ def predictions_of(pipe: Any, data: SplitData, classes: Sequence[str], kind: str
 
 def fit_request(spec: EstimatorSpec, task: AnyTask, layers: Sequence[str],
                 store: Store, split: Split, options: FitOptions, grid: dict[str, list[Any]],
-                extend: bool = False) -> dict[str, Any]:
+                extend: bool = False, drop: bool = False) -> dict[str, Any]:
     """The settings of one run as asked for: recorded, and compared before it is reused
-    (``grid_extend`` only when asked for, so earlier runs keep their settings)."""
+    (``grid_extend`` only when asked for, so earlier runs keep their settings; ``drop``:
+    the distribution task left invalid rows out, only said where there were some)."""
     return {"model": spec.name, "task": task.name, "layer": "+".join(layers),
             "store_sha256": store.sha256, "splits_sha256": split.sha256,
             **{k: v for k, v in asdict(options).items() if k != "jobs"}, "grid": grid,
-            **({"grid_extend": True} if extend else {})}
+            **({"grid_extend": True} if extend else {}),
+            **({"drop_invalid": True} if drop else {})}
 
 
 def fit_one(spec: EstimatorSpec, task: AnyTask, data: SplitData,
             layers: Sequence[str],
             store: Store, split: Split, run_dir: Path, options: FitOptions,
-            grid: dict[str, list[Any]], overwrite: bool = False, extend: bool = False
-            ) -> dict[str, Any]:
+            grid: dict[str, list[Any]], overwrite: bool = False, extend: bool = False,
+            drop: bool = False) -> dict[str, Any]:
     """Search (``extend``: a grid edge extended once), refit, predict every split, and
     write one run directory."""
     prepare_run_dir(run_dir, overwrite)
-    request = fit_request(spec, task, layers, store, split, options, grid, extend)
+    request = fit_request(spec, task, layers, store, split, options, grid, extend, drop)
     started = time.perf_counter()
     fitted = fit_and_search(spec, data, options, grid, extend,
                             f"{spec.name} {task.name} {'+'.join(layers)}")
@@ -269,6 +272,7 @@ class _Planned:
     layers: list[str]
     request: dict[str, Any]
     action: str = "fit"  # fit | skip (complete, same settings) | redo (other settings)
+    drop: bool = False  # invalid distributions left out (there were some)
 
 
 def _plan_one(run_dir: Path, request: dict[str, Any], overwrite: bool, single: bool,
@@ -296,6 +300,7 @@ def fit_all(
     on_done: Callable[[Path, dict[str, Any] | None], None] | None = None,
     nested: bool | None = None,
     changed: Changed = "refuse",
+    drop_invalid: bool = False,
 ) -> list[Path]:
     """Fit every (model, task, layer), pairing each task with the models of its kind
     (:func:`~emofeat.classical.options.plan_fits`: classifiers for classification tasks,
@@ -308,6 +313,9 @@ def fit_all(
     before anything is fitted, naming what differs (``changed="refuse"``), or fitted again
     with a warning (``changed="redo"``: the experiment runner, whose config decides).
     ``on_done(run_dir, record)`` is called after each run (record None: skipped).
+
+    The distribution task on a store whose distributions have invalid rows is refused,
+    naming the first, unless ``drop_invalid``: then those images are left out, counted.
     """
     options = options or FitOptions()
     store = Store.open(store_dir)
@@ -319,9 +327,14 @@ def fit_all(
         labels[t].task if t in labels else
         DistributionTask(t, store.distribution_classes(t)) if t in DISTRIBUTION_TASKS else
         RatingTask(t) for t in task_names]
+    drops: dict[str, bool] = {}
     for t in task_objs:
         if isinstance(t, RatingTask):
             store.check_rating(t.name)
+        if isinstance(t, DistributionTask):
+            info = (store.record.distributions or {})[t.name]
+            refuse_invalid(f"the store {store.path}", info.first_invalid, drop_invalid)
+            drops[t.name] = bool(info.invalid)
     specs = {t.name: [get_spec(m, t.kind) for m, name in pairs if name == t.name]
              for t in task_objs}
     extend, grid = wants_extension(grid)
@@ -337,10 +350,12 @@ def fit_all(
         for task in task_objs:
             for spec in specs[task.name]:
                 run_dir = out if single else out / f"{spec.name}-{task.name}-{'+'.join(names)}"
+                drop = drops.get(task.name, False)
                 request = fit_request(spec, task, names, store, split, options,
-                                      grids[spec.kind, spec.name], extend)
+                                      grids[spec.kind, spec.name], extend, drop)
                 plan.append(_Planned(run_dir, spec, task, names, request,
-                                     _plan_one(run_dir, request, overwrite, single, changed)))
+                                     _plan_one(run_dir, request, overwrite, single, changed),
+                                     drop))
     return _fit_planned(plan, store, split, options, grids, overwrite, on_done, extend)
 
 
@@ -363,7 +378,7 @@ def _fit_planned(plan: Sequence[_Planned], store: Store, split: Split, options: 
             data = split_data(store, matrices[key], p.task, split)
             record = fit_one(p.spec, p.task, data, p.layers, store, split, p.run_dir, options,
                              grids[p.spec.kind, p.spec.name], overwrite or p.action == "redo",
-                             extend)
+                             extend, p.drop)
         if on_done:
             on_done(p.run_dir, record)
     return [p.run_dir for p in plan]

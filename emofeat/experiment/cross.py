@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from emofeat import splits as splits_mod
@@ -66,13 +66,11 @@ def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],
     stores = {}
     for section in exp.config.extract:
         if wanted is None or section.name in wanted:
-            # no distribution task runs on a target: its invalid rows are only counted
-            stores[section.name] = extract_store(
-                manifest, folder / "stores" / section.name,
-                replace(section.extract_config(), drop_invalid=True), split, t.min_agree)
+            stores[section.name] = extract_store(manifest, folder / "stores" / section.name,
+                                                 section.extract_config(), split, t.min_agree)
     if exp.config.baselines.colour:
         stores["colour"] = extract_store(manifest, folder / "stores" / "colour",
-                                         ExtractConfig(drop_invalid=True), split, colour=True)
+                                         ExtractConfig(), split, colour=True)
     runs: list[Path] = []
     models = exp.config.cross.models
     for name, store in stores.items() if models and tasks else ():

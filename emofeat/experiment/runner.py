@@ -137,7 +137,7 @@ def check_tasks(exp: Experiment, manifest: Manifest,
     finetune = select_class_tasks(resolve_tasks(c.finetune.tasks, manifest,
                                                  "[finetune] tasks")) \
         if c.finetune.enabled else []
-    _check_distributions(exp, manifest, finetune)
+    _check_distributions(exp, manifest, fit, finetune)
     for name, target in (targets or {}).items() if c.cross.models else ():
         for task in fit:
             support = task_support(target, task)
@@ -147,18 +147,16 @@ def check_tasks(exp: Experiment, manifest: Manifest,
     return replace(exp, fit_tasks=tuple(fit), finetune_tasks=tuple(finetune))
 
 
-def _check_distributions(exp: Experiment, manifest: Manifest, finetune: Sequence[str]) -> None:
-    """A data set with an emotion distribution: every [[extract]] store records it, and
-    [finetune] trains on it, so an invalid row stops the run now unless that section says
+def _check_distributions(exp: Experiment, manifest: Manifest, fit: Sequence[str],
+                         finetune: Sequence[str]) -> None:
+    """The distribution task in [fit] (and the baselines) or [finetune]: an invalid row of
+    the data set's distributions stops the run now, unless that section says
     ``drop_invalid = true``."""
-    from emofeat.distributions import distribution_source, distribution_table
+    from emofeat.distributions import distribution_table
 
-    if distribution_source(manifest) is None:
-        return
     c = exp.config
-    for section in c.extract:
-        distribution_table(manifest, section.drop_invalid,
-                           f"set drop_invalid = true in the [[extract]] '{section.name}'")
+    if any(task_kind(t) == "distribution" for t in fit):
+        distribution_table(manifest, c.fit.drop_invalid, "set drop_invalid = true in [fit]")
     if any(task_kind(t) == "distribution" for t in finetune):
         distribution_table(manifest, c.finetune.drop_invalid,
                            "set drop_invalid = true in [finetune]")
@@ -209,7 +207,7 @@ def extract_and_fit(exp: Experiment, section: ExtractSection, manifest: Manifest
         exp.say(f"fit {', '.join(f.models)} on {section.name} {unit.label}".rstrip())
         runs += fit_all(store, f.models, exp.tasks, layers, unit.runs / section.name,
                         splits_file=unit.path, options=f.options(), on_done=_note(exp.say),
-                        nested=True, changed="redo")
+                        nested=True, changed="redo", drop_invalid=f.drop_invalid)
     return runs
 
 
@@ -256,8 +254,8 @@ def _baseline_name(task: str) -> str:
 
 
 def _drop_invalid(exp: Experiment) -> bool:
-    """Whether the baselines leave invalid distributions out: as the first [[extract]]."""
-    return bool(exp.config.extract and exp.config.extract[0].drop_invalid)
+    """Whether the baselines leave invalid distributions out: as [fit] does."""
+    return exp.config.fit.drop_invalid
 
 
 def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit]
@@ -282,14 +280,13 @@ def run_baselines(exp: Experiment, manifest: Manifest, units: Sequence[SplitUnit
             runs.append(run_dir)
     if b.colour:
         exp.say("baseline: hand-crafted colour features")
-        colour = extract_store(manifest, exp.out / "stores" / "colour",
-                               ExtractConfig(drop_invalid=_drop_invalid(exp)),
+        colour = extract_store(manifest, exp.out / "stores" / "colour", ExtractConfig(),
                                units[0].split, colour=True)
         for unit in units:
             runs += fit_all(colour, b.colour_models, exp.tasks, ["colour"],
                             unit.runs / "baselines" / "colour", splits_file=unit.path,
                             options=exp.config.fit.options(), on_done=_note(exp.say),
-                            nested=True, changed="redo")
+                            nested=True, changed="redo", drop_invalid=_drop_invalid(exp))
     return runs
 
 

@@ -93,6 +93,8 @@ class FitSection:
     jobs: int = -1
     class_weight: str = "balanced"
     seed: int = 0
+    # the distribution task: images with an invalid distribution left out (counted)
+    drop_invalid: bool = False
 
     def options(self) -> FitOptions:
         return FitOptions(class_weight=self.class_weight, seed=self.seed, jobs=self.jobs)

@@ -71,6 +71,9 @@ class DistributionInfo:
     source: str  # the columns it was read from
     sha256: str
     invalid: dict[str, int]
+    # the first invalid row described ("image X: reason (values); N more invalid rows"):
+    # fitting the distribution task names it unless invalid rows are dropped
+    first_invalid: str | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)
