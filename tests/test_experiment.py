@@ -86,7 +86,7 @@ def test_run_writes_everything_and_resumes(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("text", "message"), [
     (TINY + "\n[bogus]\nx = 1\n", "unknown key 'bogus' in the config; valid keys: baselines"),
     (TINY.replace("models = [\"logreg\"]", "models = [\"logreg\"]\nmodel = \"svm\""),
-     "unknown key 'model' in [fit]; valid keys: class_weight, jobs, layers, models"),
+     "unknown key 'model' in [fit]; valid keys: class_weight, drop_invalid, jobs, layers, models"),
     (TINY.replace("epochs = 1", "epochs = \"one\""),
      "[finetune] epochs = 'one' has the wrong type; expected int"),
     (TINY.replace("demo = true", "demo = true\npath = \"x\""), "either path = ... or demo"),
