@@ -215,3 +215,58 @@ def test_zeroshot_end_to_end_predict_evaluate_compare(tiny_demo: Path, clip_stor
     ev = read_predictions(tmp_path / "ev" / "predictions.csv", own.classes)
     order = [ev.ids.index(i) for i in own.ids]  # the same images, the same scores
     assert np.allclose(ev.scores[order], own.scores, atol=1e-5)
+
+
+EXPERIMENT = f"""
+[data]
+demo = true
+demo_per_class = 6
+demo_size = 48
+
+[split]
+fractions = [0.5, 0.25, 0.25]
+
+[[extract]]
+name = "clip"
+backbone = "{MODEL}"
+weights = "random"
+workers = 0
+
+[fit]
+models = ["logreg"]
+tasks = ["valence"]
+layers = ["embedding"]
+jobs = 1
+
+[zeroshot]
+stores = ["clip"]
+
+[finetune]
+enabled = false
+
+[baselines]
+colour = false
+"""
+
+
+def test_run_config_with_a_zeroshot_step(tmp_path: Path) -> None:
+    from emofeat.experiment import run_experiment
+
+    config = tmp_path / "exp.toml"
+    config.write_text(EXPERIMENT)
+    report = run_experiment(config, tmp_path / "out")
+    run_dir = tmp_path / "out" / "runs" / "clip" / "zeroshot-valence"
+    assert json.loads((run_dir / "run.json").read_text())["kind"] == "zeroshot"
+    assert "zeroshot" in report["tasks"]["valence"]["transfer"]["best_of_family"]
+    before = (run_dir / "run.json").read_bytes()
+    run_experiment(config, tmp_path / "out")  # complete and made the same way: kept
+    assert (run_dir / "run.json").read_bytes() == before
+
+
+def test_zeroshot_step_needs_an_open_clip_store(tmp_path: Path) -> None:
+    config = tmp_path / "exp.toml"
+    config.write_text(EXPERIMENT.replace(f'backbone = "{MODEL}"',
+                                         'backbone = "tf_efficientnet_lite0"'))
+    result = cli("run", str(config), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2
+    assert "[zeroshot]: store 'clip' is of tf_efficientnet_lite0" in result.stderr

@@ -21,8 +21,16 @@ import numpy as np
 from emofeat.backbones.names import is_open_clip
 from emofeat.errors import EmofeatError
 from emofeat.loading import Progress
-from emofeat.runs import Predictions, ZeroshotRun, finish_run, model_file_entry, prepare_run_dir
-from emofeat.runs.settings import refuse_changed
+from emofeat.runs import (
+    Predictions,
+    Run,
+    ZeroshotRun,
+    finish_run,
+    is_complete,
+    model_file_entry,
+    prepare_run_dir,
+)
+from emofeat.runs.settings import refuse_changed, run_changes
 from emofeat.splits import SPLIT_NAMES, Split
 from emofeat.taxonomy import Task
 from emofeat.zeroshot.prompts import ENSEMBLE, PromptSet, check_choice, load_prompts
@@ -50,6 +58,8 @@ class ZeroshotConfig:
     workers: int | None = None
     seed: int = 0  # random weights
     overwrite: bool = False
+    # a complete run made the same way is kept, one made otherwise redone (emofeat run)
+    reuse: bool = False
 
     def check(self) -> None:
         if not is_open_clip(self.model):
@@ -130,9 +140,16 @@ def zeroshot(source: str | Path, out: str | Path, config: ZeroshotConfig,
                "splits_sha256": images.split.sha256, "prompt_sha256": prompts.sha256,
                "prompt_choice": config.prompt_choice, "precision": config.precision}
     out = Path(out)
-    if (out / "run.json").is_file() and not config.overwrite:
-        refuse_changed(out, request)
-    run_dir = prepare_run_dir(out, config.overwrite)
+    overwrite = config.overwrite
+    if is_complete(out) and not overwrite:
+        if not config.reuse:
+            refuse_changed(out, request)
+        elif diff := run_changes(out, request):
+            log.warning("%s was made with other settings (%s); doing it again", out, diff)
+            overwrite = True
+        else:
+            return Run.open(out).meta
+    run_dir = prepare_run_dir(out, overwrite)
     per_template = class_embeddings(clip, tokenizer_of(config.model), prompts, task.classes)
     sets = [*per_template, ensemble(per_template)]
     scale = logit_scale_of(clip)
