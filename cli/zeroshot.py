@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from emofeat.datasets import FORMATS
@@ -20,13 +21,13 @@ def zeroshot_cmd(
                                   "with the model (layer 'embedding'), or a data set (images "
                                   "embedded on the fly)."),
     model: str = typer.Option(..., "--model", help="open_clip:ARCH/PRETRAINED (open_clip:ARCH "
-                              "with --weights random or FILE); needs emofeat[clip]."),
+                              "with --weights random or FILE); needs emofeat\\[clip]."),
     task: str = typer.Option("emotion8", help=f"{', '.join(TASK_NAMES)}."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The run directory."),
     prompts: Path | None = typer.Option(None, "--prompts", metavar="FILE", help="A TOML file: "
                                         "templates = [\"a photo that makes people feel {}.\", "
-                                        "...] and an optional [synonyms] table (class = "
-                                        "[words]). Default: the shipped emotion prompts."),
+                                        "...] and an optional \\[synonyms] table (class = "
+                                        "\\[words]). Default: the shipped emotion prompts."),
     prompt_choice: str = typer.Option("ensemble", help=f"{', '.join(PROMPT_CHOICES)}: every "
                                       "template averaged (fixed in advance), or the one "
                                       "template best on val (recorded as chosen on val)."),
@@ -72,7 +73,7 @@ def zeroshot_cmd(
     for col in ("template", "val balanced acc.", "test balanced acc."):
         table.add_column(col, justify="left" if col == "template" else "right")
     for row in record["prompt_table"]:
-        table.add_row(row["template"], *(f"{row[k]:.3f}" if row[k] is not None else "-"
+        table.add_row(escape(row["template"]), *(f"{row[k]:.3f}" if row[k] is not None else "-"
                                          for k in ("val_balanced_accuracy",
                                                    "test_balanced_accuracy")))
     out.print(table)

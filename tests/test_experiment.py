@@ -152,7 +152,8 @@ def test_reading_a_config_imports_no_torch_sklearn_or_h5py() -> None:
             "from emofeat.experiment import bundled_config, load_config\n"
             "for name in ('demo', 'fi-reference', 'fi-modern'):\n"
             "    load_config(bundled_config(name), data=None if name == 'demo' else 'FI')\n"
-            "print(sorted(m for m in ('torch', 'sklearn', 'h5py', 'timm') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'sklearn', 'h5py', 'timm', 'open_clip')\n"
+            "             if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"

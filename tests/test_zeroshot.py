@@ -270,3 +270,39 @@ def test_zeroshot_step_needs_an_open_clip_store(tmp_path: Path) -> None:
     result = cli("run", str(config), "--out", str(tmp_path / "out"))
     assert result.exit_code == 2
     assert "[zeroshot]: store 'clip' is of tf_efficientnet_lite0" in result.stderr
+
+
+def test_timm_vit_towers_tap_the_class_token_and_refuse_it_without_one() -> None:
+    import timm
+    import torch
+
+    from emofeat.backbones import check_pooling, probe_layers, tap
+    from emofeat.errors import EmofeatError
+
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        dino = timm.create_model("vit_small_patch14_dinov2", img_size=28).eval()
+    x = torch.rand(2, 3, 28, 28)
+    with tap(dino, ["blocks.11"], "cls") as pooled, torch.no_grad():
+        tokens = dino.forward_intermediates(x, indices=[11], output_fmt="NLC",
+                                            return_prefix_tokens=True, intermediates_only=True)
+    assert torch.allclose(pooled["blocks.11"], tokens[0][1][:, 0], atol=1e-6)
+    no_cls = timm.create_model("vit_tiny_patch16_224", img_size=32, class_token=False,
+                               global_pool="avg")  # as SigLIP: no class token
+    layers = probe_layers(no_cls, (3, 32, 32), ["blocks.11"])
+    check_pooling(no_cls, layers, "avg")
+    with pytest.raises(EmofeatError, match="has no class token"):
+        check_pooling(no_cls, layers, "cls+avg")
+
+
+def test_without_open_clip_a_command_names_the_extra(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "open_clip", None)  # import open_clip raises
+    for args in (["layers", "open_clip:ViT-B-32"],
+                 ["zeroshot", str(tmp_path), "--model", "open_clip:ViT-B-32", "--out",
+                  str(tmp_path / "r")]):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "pip install 'emofeat[clip]'" in result.stderr and "Traceback" not in result.output
