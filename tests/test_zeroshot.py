@@ -306,3 +306,21 @@ def test_without_open_clip_a_command_names_the_extra(monkeypatch: pytest.MonkeyP
         result = cli(*args)
         assert result.exit_code == 2, result.output
         assert "pip install 'emofeat[clip]'" in result.stderr and "Traceback" not in result.output
+
+
+def test_open_clip_weights_from_a_file_are_loaded_and_hashed(tmp_path: Path) -> None:
+    import torch
+
+    from emofeat.backbones.openclip import create_open_clip
+    from emofeat.errors import EmofeatError
+    from emofeat.hashing import sha256_file
+
+    trained, _ = create_open_clip(MODEL, "random", seed=5)
+    path = tmp_path / "tiny.pt"
+    torch.save(trained.state_dict(), path)
+    model, info = create_open_clip(MODEL, str(path))
+    assert info.source == "file" and info.sha256 == sha256_file(path)
+    assert torch.equal(model.visual.conv1.weight, trained.visual.conv1.weight)
+    torch.save({"visual.conv1.weight": torch.zeros(3)}, tmp_path / "other.pt")
+    with pytest.raises(EmofeatError, match="do not fit open_clip"):
+        create_open_clip(MODEL, str(tmp_path / "other.pt"))

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import difflib
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +35,26 @@ log = logging.getLogger(__name__)
 _CROP_MODES = {"shortest": "center", "squash": "squash", "longest": "border"}
 #: The weight files of an open_clip hub repository, in open_clip's order of preference.
 _HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+
+
+class _FromOpenClip(logging.Filter):
+    """Drops open_clip's own records below ERROR: it logs each step of building a model to
+    the root logger ("Parsing model identifier", "Model initialized randomly")."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or f"{os.sep}open_clip{os.sep}" not in \
+            record.pathname
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """open_clip's chatter off the root logger while emofeat calls it (errors stay)."""
+    root, only = logging.getLogger(), _FromOpenClip()
+    root.addFilter(only)
+    try:
+        yield
+    finally:
+        root.removeFilter(only)
 
 
 def require_open_clip() -> ModuleType:
@@ -116,7 +138,7 @@ def create_open_clip(name: str, weights: str = "pretrained", seed: int = 0
         checkpoint = Path(weights)
         if not checkpoint.is_file():
             raise EmofeatError(f"weights file {checkpoint} does not exist")
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _quiet():
         torch.manual_seed(seed)
         try:
             model = open_clip.create_model(
@@ -126,7 +148,8 @@ def create_open_clip(name: str, weights: str = "pretrained", seed: int = 0
             raise EmofeatError(f"open_clip cannot build {arch}: {str(exc)[:160]}") from None
     if checkpoint is not None:
         try:
-            open_clip.load_checkpoint(model, str(checkpoint))
+            with _quiet():
+                open_clip.load_checkpoint(model, str(checkpoint))
         except Exception as exc:
             raise EmofeatError(f"weights {checkpoint} do not fit open_clip {arch}: "
                                f"{str(exc).splitlines()[0][:160]}") from None
@@ -198,7 +221,8 @@ def tokenizer_of(name: str) -> Callable[[list[str]], torch.Tensor]:
     open_clip = require_open_clip()
     arch, _ = split_open_clip(name)
     try:
-        return open_clip.get_tokenizer(arch)
+        with _quiet():
+            return open_clip.get_tokenizer(arch)
     except Exception as exc:  # a Hugging Face tokenizer not in the local cache
         raise EmofeatError(f"cannot load the tokenizer of open_clip {arch}: "
                            f"{str(exc).splitlines()[0][:160]}") from None
