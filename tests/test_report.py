@@ -223,7 +223,7 @@ def test_report_json_carries_its_format_version(known: dict[str, Path], tmp_path
 
 def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
                                                       tmp_path: Path) -> None:
-    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == 6
+    assert len({f.colour for f in FAMILIES}) == len({f.label for f in FAMILIES}) == 7
     compare([tmp_path / "runs"], tmp_path / "report")
     task = read_report(tmp_path / "report" / "report.json").tasks["valence"]
     expected = [family(k) for k in ("finetune", "pretrained", "random")]  # the table's order
@@ -248,7 +248,7 @@ def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
     positions = [md.index(f"| {f.label} |") for f in expected]
     assert positions == sorted(positions)
     line = short_table(read_report(tmp_path / "report" / "report.json"))[0]
-    assert line.index("fine-tuned") < line.index("frozen ImageNet") < line.index("random-init")
+    assert line.index("fine-tuned") < line.index("frozen pretrained") < line.index("random-init")
 
 
 def test_run_names_are_escaped(known: dict[str, Path], tmp_path: Path) -> None:

@@ -202,6 +202,15 @@ def test_zeroshot_end_to_end_predict_evaluate_compare(tiny_demo: Path, clip_stor
     assert "### Prompt sensitivity (zero-shot)" in md and "| zeroshot | ensemble |" in md
     html = (tmp_path / "report" / "report.html").read_text()
     assert "Prompt sensitivity (zero-shot)" in html
+    from emofeat.report import plots
+    from emofeat.report.families import family
+    from emofeat.report.model import read_report
+
+    task = read_report(tmp_path / "report" / "report.json").tasks["valence"]
+    zs = family("zeroshot")
+    assert (zs.label, zs.colour) in [(b.label, b.colour) for b in plots.transfer_data(
+        task.transfer)]
+    assert zs.label in [s.label for s in plots.per_class_data(task)]
     image = next(tiny_demo.rglob("*.jpg"))
     predicted = cli("predict", str(runs / "zeroshot"), str(image))
     assert predicted.exit_code == 0, predicted.output

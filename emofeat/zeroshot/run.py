@@ -168,6 +168,10 @@ def _write(run_dir: Path, config: ZeroshotConfig, task: Task, prompts: PromptSet
            request: dict[str, Any]) -> dict[str, Any]:
     where = np.array([images.split.assignment.get(i, "-") if images.y[k] >= 0 else "-"
                       for k, i in enumerate(images.ids)])
+    missing = [s for s in ("val", "test") if not np.any(where == s)]
+    if missing:
+        raise EmofeatError(f"the split has no {' or '.join(missing)} images of task "
+                           f"{task.name}: zero-shot runs are scored on val and test")
     table = _table(prompts.templates, scores, images.y, where)
     if config.prompt_choice == ENSEMBLE:
         chosen, chosen_on = len(sets) - 1, None
