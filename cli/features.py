@@ -35,12 +35,15 @@ def extract_cmd(
     data: Path = typer.Argument(..., metavar="DATA", help="Dataset folder or CSV list."),
     out_dir: Path = typer.Option(..., "--out", "-o", help="The feature store directory."),
     fmt: str = typer.Option("auto", "--format", help=f"Dataset format: {', '.join(FORMATS)}."),
-    backbone: str = typer.Option(DEFAULTS.backbone, help="Any timm model name."),
+    backbone: str = typer.Option(DEFAULTS.backbone, help="Any timm model name, or "
+                                 "open_clip:ARCH/PRETRAINED (needs emofeat\\[clip])."),
     weights: str = typer.Option(DEFAULTS.weights, help=WEIGHTS_HELP),
     layers: str | None = typer.Option(None, help="Comma-separated module names; default: "
                                       "the backbone's deep-stage ends (see `emofeat layers`)."),
     pooling: str = typer.Option(DEFAULTS.pooling, "--pooling", "--pool",
-                                help=f"Pooling: {', '.join(POOLINGS)}."),
+                                help=f"Pooling: {', '.join(POOLINGS)} (cls, cls+avg: the "
+                                     "class token of a token model, and the patch tokens' "
+                                     "mean)."),
     batch_size: int | None = typer.Option(
         DEFAULTS.batch_size,
         help="Images per batch (halved on out-of-memory). Default: 16 on the CPU (measured on "
@@ -122,7 +125,8 @@ def extract_cmd(
 
 
 def layers_cmd(
-    model_name: str = typer.Argument(..., metavar="MODEL", help="A timm model name."),
+    model_name: str = typer.Argument(..., metavar="MODEL", help="A timm model name, or "
+                                     "open_clip:ARCH/PRETRAINED (or open_clip:ARCH)."),
     all_modules: bool = typer.Option(False, "--all", help="Every module, not just the main ones."),
     img_size: int | None = typer.Option(None, help="Input size; default the model's own."),
 ) -> None:

@@ -46,6 +46,10 @@ from . import evaluate  # noqa: E402  (emofeat evaluate: cross-dataset transfer)
 
 evaluate.register(app)
 
+from . import zeroshot  # noqa: E402  (emofeat zeroshot: open_clip prompts as a run)
+
+zeroshot.register(app)
+
 
 def main() -> None:
     app(prog_name="emofeat")

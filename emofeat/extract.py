@@ -23,6 +23,7 @@ from torch.utils.data import Sampler
 from emofeat.backbones import (
     LayerInfo,
     WeightsInfo,
+    check_pooling,
     create_backbone,
     data_config,
     default_layers,
@@ -160,6 +161,7 @@ def extract(
     if not names:
         raise EmofeatError(f"no default layers for {config.backbone}; pass --layers")
     layers = resolve_layers(model, names, cfg["input_size"])
+    check_pooling(model, layers, config.pooling)
     decoding = plan_decoding(config.decode, device, cfg, force_device_decode)
     meta = build_meta(config, manifest, split, weights, cfg, layers, precision, min_agree,
                       prefix_tokens(model), decoding and decoding.record(device))

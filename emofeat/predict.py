@@ -13,13 +13,13 @@ import numpy as np
 import torch
 
 from emofeat.backbones import backbone_from_record
-from emofeat.device import resolve_batch_size, resolve_device
+from emofeat.device import resolve_batch_size, resolve_device, resolve_precision
 from emofeat.errors import EmofeatError
 from emofeat.frozen import FeatureModel
 from emofeat.images import is_image_name
 from emofeat.loading import ImageDataset, batch_loader, uint8_transform
 from emofeat.paths import gather
-from emofeat.runs import FeatureRun, FinetuneRun, Run
+from emofeat.runs import FeatureRun, FinetuneRun, Run, ZeroshotRun
 
 # images -> (y_pred, scores); a rating task: (ratings, no scores)
 Scorer = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
@@ -83,9 +83,32 @@ def _finetuned(run: Run, device: torch.device) -> Predictor:
     return Predictor(run.classes, record.data_config, score)
 
 
+def _zeroshot(run: Run, device: torch.device) -> Predictor:
+    """The run's image tower and its class embeddings (model-classes.npy, hash checked)."""
+    from emofeat.zeroshot.run import CLASSES_FILE, EMBEDDING_LAYER
+    from emofeat.zeroshot.text import cosine_logits, softmax
+
+    record = run.record
+    assert isinstance(record, ZeroshotRun)
+    classes = np.load(run.model_path(CLASSES_FILE), allow_pickle=False)
+    tower = backbone_from_record(record.model, record.weights)
+    cfg = record.data_config
+    precision = resolve_precision(str(record.request.get("precision", "auto")), device)
+    extractor = FeatureModel(tower, [EMBEDDING_LAYER], "avg", device, precision,
+                             micro_batch=resolve_batch_size(None, device), mean=cfg["mean"],
+                             std=cfg["std"])
+
+    def score(images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        probs = softmax(cosine_logits(extractor(images)[EMBEDDING_LAYER], classes,
+                                      record.logit_scale))
+        return probs.argmax(axis=1), probs
+
+    return Predictor(run.classes, cfg, score)
+
+
 #: How each kind of run turns images into predictions.
 PREDICTORS: dict[str, Callable[[Run, torch.device], Predictor]] = {
-    "classical": _classical, "finetune": _finetuned}
+    "classical": _classical, "finetune": _finetuned, "zeroshot": _zeroshot}
 
 
 def load_predictor(run_dir: str | Path, device: str = "auto") -> Predictor:

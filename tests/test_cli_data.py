@@ -74,7 +74,7 @@ def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]
 
 def test_every_command_has_help_with_example() -> None:
     commands = _commands(typer.main.get_command(app))
-    assert len(commands) == 14 and ("data", "show") in commands and ("evaluate",) in commands
+    assert len(commands) == 15 and ("data", "show") in commands and ("evaluate",) in commands
     assert ("data", "audit") in commands
     for command in commands:
         result = run(*command, "--help")
@@ -94,7 +94,7 @@ def test_piped_output_keeps_long_lines_whole(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    long_line = "valence: fine-tuned 0.838 | frozen ImageNet features 0.863 | frozen " \
+    long_line = "valence: fine-tuned 0.838 | frozen pretrained features 0.863 | frozen " \
                 "random-init features 0.713 | hand-crafted colour 0.762 | majority class 0.500"
     code = ("from emofeat.cli.common import out, setup_logging; import logging; "
             f"setup_logging(0, False); out.print({long_line!r}); "
@@ -110,7 +110,8 @@ def test_piped_output_keeps_long_lines_whole(tmp_path: Path) -> None:
 ARGUMENT_NAMES = {("extract",): "{DATA}", ("finetune",): "{DATA}", ("data", "show"): "{DATA}",
                   ("data", "split"): "{DATA}", ("fit",): "{STORE}", ("inspect",): "{STORE}",
                   ("compare",): "{RUN...}", ("predict",): "{RUN} {IMAGE_OR_DIR...}",
-                  ("run",): "{CONFIG}", ("layers",): "{MODEL}", ("data", "make-demo"): "{DIR}"}
+                  ("run",): "{CONFIG}", ("layers",): "{MODEL}", ("data", "make-demo"): "{DIR}",
+                  ("zeroshot",): "{STORE_OR_DATA}"}
 
 
 def test_help_names_each_kind_of_argument_one_way() -> None:

@@ -113,7 +113,7 @@ def test_bad_configs(tmp_path: Path, text: str, message: str) -> None:
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("name", ["demo", "fi-reference"])
+@pytest.mark.parametrize("name", ["demo", "fi-reference", "fi-modern"])
 def test_bundled_configs_parse(name: str) -> None:
     config = load_config(bundled_config(name), data=None if name == "demo" else "FI")
     assert config.extract and config.fit.models
@@ -150,9 +150,10 @@ def test_old_pool_key_still_works(tmp_path: Path, caplog: pytest.LogCaptureFixtu
 def test_reading_a_config_imports_no_torch_sklearn_or_h5py() -> None:
     code = ("import sys\n"
             "from emofeat.experiment import bundled_config, load_config\n"
-            "for name in ('demo', 'fi-reference'):\n"
+            "for name in ('demo', 'fi-reference', 'fi-modern'):\n"
             "    load_config(bundled_config(name), data=None if name == 'demo' else 'FI')\n"
-            "print(sorted(m for m in ('torch', 'sklearn', 'h5py', 'timm') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'sklearn', 'h5py', 'timm', 'open_clip')\n"
+            "             if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"

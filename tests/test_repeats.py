@@ -190,7 +190,7 @@ def test_aggregates_equal_a_recomputation_from_predictions(folds3: Path, tmp_pat
     # the terminal summary carries the same mean ± sd per family
     line = next(x for x in report["summary_lines"] if x.startswith("valence over 3 split(s)"))
     assert f"fine-tuned {agg['mean']:.3f} ± {agg['sd']:.3f}" in line
-    assert f"frozen ImageNet features {pre['mean']:.3f} ± {pre['sd']:.3f}" in line
+    assert f"frozen pretrained features {pre['mean']:.3f} ± {pre['sd']:.3f}" in line
     assert any(x.startswith("valence (fold-1 only): ") for x in report["summary_lines"])
     # report.json reads back (typed) and writes the same bytes
     path = tmp_path / "rep" / "report.json"

@@ -248,7 +248,7 @@ def test_family_table_drives_labels_order_and_colours(known: dict[str, Path],
     positions = [md.index(f"| {f.label} |") for f in expected]
     assert positions == sorted(positions)
     line = short_table(read_report(tmp_path / "report" / "report.json"))[0]
-    assert line.index("fine-tuned") < line.index("frozen ImageNet") < line.index("random-init")
+    assert line.index("fine-tuned") < line.index("frozen pretrained") < line.index("random-init")
 
 
 def test_run_names_are_escaped(known: dict[str, Path], tmp_path: Path) -> None:

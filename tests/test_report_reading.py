@@ -65,7 +65,7 @@ def test_reference_is_the_best_non_baseline_run_and_is_named(runs: Path,
     assert "the best on val overall is the baseline baselines/colour (0.950)" in md
     # baselines keep rows of their own in the transfer table, marked as such
     assert "| baseline: hand-crafted colour | baselines/colour | 0.950 |" in md
-    assert "| frozen ImageNet features | frozen/a (reference) |" in md
+    assert "| frozen pretrained features | frozen/a (reference) |" in md
 
 
 def test_one_criterion_per_column_with_holm(runs: Path, tmp_path: Path) -> None:

@@ -1,9 +1,10 @@
-"""Backbones: a timm model by name, its weights (bundled, hub, file or random), its
-pretrained preprocessing, and taps on named layers.
+"""Backbones: a timm model by name (or an open_clip image tower, ``open_clip:ARCH/TAG``),
+its weights (bundled, hub, file or random), its pretrained preprocessing, and taps on named
+layers.
 
-Modules: ``names`` (constants, no torch), ``weights``, ``layers``. Names from the latter two
-are imported lazily, so that ``from emofeat.backbones import DEFAULT_BACKBONE`` does not
-import torch.
+Modules: ``names`` (constants, no torch), ``weights``, ``layers``, ``openclip``. Names from
+``weights`` and ``layers`` are imported lazily, so that
+``from emofeat.backbones import DEFAULT_BACKBONE`` does not import torch.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from emofeat.lazy import lazy_attributes
 if TYPE_CHECKING:
     from emofeat.backbones.layers import (
         LayerInfo,
+        check_pooling,
         default_layers,
         prefix_tokens,
         probe_layers,
@@ -35,8 +37,8 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    **dict.fromkeys(("LayerInfo", "default_layers", "prefix_tokens", "probe_layers",
-                     "resolve_layers", "tap"),
+    **dict.fromkeys(("LayerInfo", "check_pooling", "default_layers", "prefix_tokens",
+                     "probe_layers", "resolve_layers", "tap"),
                     "emofeat.backbones.layers"),
     **dict.fromkeys(("BUNDLED", "Bundled", "WeightsInfo", "backbone_from_record",
                      "check_backbone_name", "create_backbone", "data_config", "eval_transform",
@@ -53,6 +55,7 @@ __all__ = [
     "WeightsInfo",
     "backbone_from_record",
     "check_backbone_name",
+    "check_pooling",
     "create_backbone",
     "data_config",
     "default_layers",

@@ -83,12 +83,13 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:160] if text else type(exc).__name__
 
 
-def _from_hf(hub_id: str, filename: str | None) -> HubFile:
+def _from_hf(hub_id: str, filename: str | None,
+             candidates: tuple[str, ...] = HF_FILES) -> HubFile:
     from huggingface_hub import constants, hf_hub_download, try_to_load_from_cache
     from huggingface_hub.errors import EntryNotFoundError
 
     repo, _, revision = hub_id.partition("@")
-    names = (filename,) if filename else HF_FILES
+    names = (filename,) if filename else candidates
     for name in names:
         cached = try_to_load_from_cache(repo, name, revision=revision or None)
         if isinstance(cached, str):
@@ -136,3 +137,13 @@ def hub_file(model_name: str) -> HubFile:
     if url:
         return _from_url(url)
     raise HubUnavailable("timm knows no pretrained weights for it")
+
+
+def hf_file(repo: str, names: tuple[str, ...]) -> HubFile:
+    """The first of ``names`` a Hugging Face repository has, as a local file."""
+    return _from_hf(repo, None, names)
+
+
+def url_file(url: str) -> HubFile:
+    """A file at ``url``, as a local file (torch hub's cache)."""
+    return _from_url(url)

@@ -13,7 +13,7 @@ from torch import nn
 
 from emofeat.backbones.names import DEFAULT_LAYERS
 from emofeat.errors import EmofeatError
-from emofeat.pooling import POOLINGS, pool
+from emofeat.pooling import POOLINGS, TOKEN_POOLINGS, pool, pooled_dim
 
 _HEAD_NAMES = ("global_pool", "head_drop", "head", "fc", "classifier", "classif", "pre_logits",
                "fc_norm", "head_dist")
@@ -29,7 +29,12 @@ class LayerInfo:
     shape: tuple[int, ...]  # output shape for one image, batch dimension dropped
 
     def dim(self, pooling: str) -> int:
-        return self.channels * (2 if pooling == "avgmax" else 1)
+        return self.channels if self.is_vector else pooled_dim(self.channels, pooling)
+
+    @property
+    def is_vector(self) -> bool:
+        """One vector per image already (an image embedding): pooling leaves it as is."""
+        return len(self.shape) == 1
 
 
 def default_layers(model_name: str, model: nn.Module) -> tuple[str, ...]:
@@ -41,7 +46,10 @@ def default_layers(model_name: str, model: nn.Module) -> tuple[str, ...]:
 
 
 def _main_module_names(model: nn.Module) -> list[str]:
-    """Children (but the classifier head), and the blocks inside stage containers."""
+    """Children (but the classifier head), and the blocks inside stage containers; a model
+    that names its own (``main_modules()``, e.g. an open_clip image tower) is asked."""
+    if callable(own := getattr(model, "main_modules", None)):
+        return list(own())
     names = []
     for name, child in model.named_children():
         if name in _HEAD_NAMES:
@@ -68,7 +76,7 @@ def probe_layers(model: nn.Module, input_size: Sequence[int],
     """Run one blank image through the model and describe each layer's output.
 
     ``names=None`` probes the model's main modules (children and grandchildren); layers whose
-    output is not a feature tensor (3-D tokens or a 4-D map) are left out.
+    output is not a feature tensor (a 4-D map, 3-D tokens or a 2-D embedding) are left out.
     """
     modules = dict(model.named_modules())
     names = list(names) if names is not None else _main_module_names(model)
@@ -94,7 +102,7 @@ def probe_layers(model: nn.Module, input_size: Sequence[int],
     infos = []
     for n in names:
         shape = shapes.get(n)
-        if shape is None or len(shape) not in (3, 4):
+        if shape is None or len(shape) not in (2, 3, 4):
             continue
         spatial = shape[2] if (len(shape) == 4 and not nhwc) else shape[1]
         # valid-padding nets (IRv2: 299 -> 35) are off a power of two; strides are powers of 2
@@ -124,14 +132,27 @@ def resolve_layers(model: nn.Module, names: Sequence[str],
     return [infos[n] for n in names]
 
 
+def check_pooling(model: nn.Module, layers: Sequence[LayerInfo], pooling: str) -> None:
+    """``cls`` and ``cls+avg`` need token layers of a model with a class token."""
+    if pooling not in TOKEN_POOLINGS:
+        return
+    maps = [i.name for i in layers if len(i.shape) == 3]
+    if maps:
+        raise EmofeatError(f"pooling '{pooling}' needs token layers; {', '.join(maps)} "
+                           "give feature maps (use avg, max or avgmax)")
+    if prefix_tokens(model) < 1 and any(len(i.shape) == 2 for i in layers):
+        raise EmofeatError(f"pooling '{pooling}': {type(model).__name__} has no class token "
+                           "(e.g. SigLIP); use avg")
+
+
 @contextmanager
 def tap(model: nn.Module, layers: Sequence[str], pooling: str = "avg"
         ) -> Iterator[dict[str, torch.Tensor]]:
     """Forward hooks that pool each named layer's output into the yielded dict.
 
     Token outputs (N, L, C) are pooled over the patch tokens only: the class and register
-    tokens (:func:`prefix_tokens`) are left out. Hooks are registered on entry and removed on
-    exit, whatever happens in between.
+    tokens (:func:`prefix_tokens`) are left out (``cls``: the class token itself). Hooks are
+    registered on entry and removed on exit, whatever happens in between.
     """
     if pooling not in POOLINGS:
         raise EmofeatError(f"unknown pooling '{pooling}'; valid: {', '.join(POOLINGS)}")
@@ -142,9 +163,7 @@ def tap(model: nn.Module, layers: Sequence[str], pooling: str = "avg"
 
     def hook(name: str) -> Callable:
         def fn(_m: nn.Module, _i: Any, output: torch.Tensor) -> None:
-            if skip and output.ndim == 3:
-                output = output[:, skip:]
-            outputs[name] = pool(output, pooling, nhwc=nhwc)
+            outputs[name] = pool(output, pooling, nhwc=nhwc, prefix=skip)
         return fn
 
     handles = [modules[n].register_forward_hook(hook(n)) for n in layers]

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from emofeat.backbones.names import DEFAULT_BACKBONE, WEIGHT_CHOICES
+from emofeat.backbones.names import DEFAULT_BACKBONE, WEIGHT_CHOICES, is_open_clip
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 
@@ -112,8 +112,15 @@ class WeightsInfo:
 
 
 def check_backbone_name(name: str) -> None:
+    """A timm model name, or ``open_clip:ARCH[/PRETRAINED]``; an unknown one is an error
+    naming close or valid ones."""
     import timm
 
+    if is_open_clip(name):
+        from emofeat.backbones.openclip import check_open_clip_name
+
+        check_open_clip_name(name)
+        return
     if not timm.is_model(name):
         close = difflib.get_close_matches(name, timm.list_models(), n=4, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
@@ -196,10 +203,18 @@ def create_backbone(
 
     ``weights`` is ``pretrained`` (bundled if this backbone has them, else the hub), ``hub``,
     ``bundled``, ``random`` (seeded init: the no-transfer baseline) or a path to a state dict.
-    ``num_classes`` sets the classifier (None keeps ImageNet's 1000).
+    ``num_classes`` sets the classifier (None keeps ImageNet's 1000). ``open_clip:...``
+    names give an open_clip image tower (:mod:`emofeat.backbones.openclip`).
     """
     import timm
 
+    if is_open_clip(name):
+        if num_classes is not None:
+            raise EmofeatError(f"{name}: fine-tuning open_clip towers is not supported; "
+                               "fine-tune a timm model (e.g. vit_base_patch16_clip_224)")
+        from emofeat.backbones.openclip import create_open_clip_backbone
+
+        return create_open_clip_backbone(name, weights, seed)
     check_backbone_name(name)
     if weights not in WEIGHT_CHOICES and not is_weights_file(weights):
         raise EmofeatError(

@@ -27,7 +27,7 @@ from emofeat.datasets.tasks import task_support
 from emofeat.experiment.runner import Experiment, _note, extract_store, load_targets
 from emofeat.experiment.schema import CrossTarget
 from emofeat.extract_config import ExtractConfig
-from emofeat.runs import FeatureRun, FinetuneRun, Run
+from emofeat.runs import FeatureRun, FinetuneRun, Run, ZeroshotRun
 from emofeat.store import Store
 from emofeat.taxonomy import task_kind
 from emofeat.transfer import UnmappableTask, evaluate
@@ -99,7 +99,7 @@ def _evaluate_on(exp: Experiment, run_dir: Path, source: Domain, target: Domain
                  ) -> Path | None:
     """One run on one other data set (None: the run cannot be, or its task not mapped)."""
     run = Run.open(run_dir)
-    if run.is_regression or not isinstance(run.record, FeatureRun | FinetuneRun):
+    if run.is_regression or not isinstance(run.record, FeatureRun | FinetuneRun | ZeroshotRun):
         return None
     if isinstance(run.record, FeatureRun):
         data = target.stores.get(Path(run.record.features.store).name)

@@ -80,6 +80,9 @@ def run_experiment(config_path: str | Path, out: str | Path | None = None,
     runs += run_baselines(exp, manifest, units)
     runs += run_finetune(exp, manifest, units)
     from emofeat.experiment.cross import run_cross
+    from emofeat.experiment.zeroshot import run_zeroshot
+
+    runs += run_zeroshot(exp, units)
 
     return run_compare(exp, [*runs, *run_cross(exp, manifest, runs, targets)])
 

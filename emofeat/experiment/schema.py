@@ -38,7 +38,7 @@ else:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-BUNDLED_CONFIGS = ("demo", "demo-repeats", "fi-reference")
+BUNDLED_CONFIGS = ("demo", "demo-repeats", "fi-reference", "fi-modern")
 
 
 def _as(base: type[T], section: Any, **changes: Any) -> T:
@@ -121,6 +121,17 @@ class BaselinesSection:
 
 
 @dataclass
+class ZeroshotSection:
+    """Zero-shot runs on the stores of open_clip [[extract]] sections (their layer
+    ``embedding``), for every classification task of [fit], next to their linear probes:
+    OUT/runs/[<fold>/]<store>/zeroshot-<task>/."""
+
+    stores: list[str] = field(default_factory=list)  # [[extract]] names
+    prompts: str | None = None  # a TOML file (relative to the config); None: the shipped set
+    prompt_choice: str = "ensemble"  # or best-on-val
+
+
+@dataclass
 class CompareSection:
     bootstrap: int = 1000
     seed: int = 0
@@ -154,6 +165,7 @@ class ExperimentConfig:
     fit: FitSection = field(default_factory=FitSection)
     finetune: FinetuneSection = field(default_factory=FinetuneSection)
     baselines: BaselinesSection = field(default_factory=BaselinesSection)
+    zeroshot: ZeroshotSection = field(default_factory=ZeroshotSection)
     compare: CompareSection = field(default_factory=CompareSection)
     cross: CrossSection = field(default_factory=CrossSection)
 
@@ -229,11 +241,33 @@ def check_config(config: ExperimentConfig) -> None:
                 if config.finetune.seed != FinetuneSection.seed:
                     raise EmofeatError("give seed or seeds, not both (seeds makes one run "
                                        "per seed)")
+    with _section("[zeroshot]"):
+        check_zeroshot(config.zeroshot, config.extract)
     with _section("[cross]"):
         check_cross(config.cross, names, config.fit.tasks)
         if config.cross.targets and (config.split.folds or config.split.repeats):
             raise EmofeatError("targets with [split] folds or repeats are not supported yet: "
                                "evaluate one split's runs with emofeat evaluate")
+
+
+def check_zeroshot(section: ZeroshotSection, extracts: Sequence[ExtractSection]) -> None:
+    """Each store named is an open_clip [[extract]] with the layer ``embedding``."""
+    from emofeat.backbones.names import is_open_clip
+    from emofeat.zeroshot.prompts import check_choice
+
+    check_choice(section.prompt_choice)
+    by_name = {e.name: e for e in extracts}
+    for name in section.stores:
+        e = by_name.get(name)
+        if e is None:
+            raise EmofeatError(f"stores names no [[extract]] {name!r}; [[extract]] names: "
+                               f"{', '.join(by_name) or 'none'}")
+        if not is_open_clip(e.backbone):
+            raise EmofeatError(f"store {name!r} is of {e.backbone}; zero-shot runs need an "
+                               "open_clip backbone (open_clip:ARCH/PRETRAINED)")
+        if e.layers is not None and "embedding" not in e.layers:
+            raise EmofeatError(f"store {name!r} needs the layer 'embedding' (the image "
+                               "embedding the prompts are compared with) in its layers")
 
 
 def check_repeats(section: SplitSection) -> None:

@@ -22,8 +22,16 @@ from emofeat.metrics import (
 )
 from emofeat.report.collect import RunInfo
 from emofeat.report.families import FAMILIES, family
-from emofeat.report.model import Estimate, FamilyBest, Gap, RunRow, TaskReport, Transfer
-from emofeat.runs import Predictions
+from emofeat.report.model import (
+    Estimate,
+    FamilyBest,
+    Gap,
+    PromptRow,
+    RunRow,
+    TaskReport,
+    Transfer,
+)
+from emofeat.runs import FeatureRun, Predictions, ZeroshotRun
 from emofeat.taxonomy import in_task_order
 
 log = logging.getLogger(__name__)
@@ -142,7 +150,22 @@ def analyse_task(runs: Sequence[RunInfo], n_boot: int, seed: int) -> TaskReport:
         classes=tuple(scored[0].preds.classes), n_test=len(scored[0].preds.ids),
         n_runs=len(runs), best=best.info.name, finetune=ft.info.name if ft else None,
         rows=rows, transfer=_transfer(scored), by_layer=_by_layer(scored),
-        reference=ref.info.name, test_ids_dropped=(n_all - len(scored[0].preds.ids)) or None)
+        reference=ref.info.name, test_ids_dropped=(n_all - len(scored[0].preds.ids)) or None,
+        prompts=_prompt_rows(runs) or None)
+
+
+def _prompt_rows(runs: Sequence[RunInfo]) -> tuple[PromptRow, ...]:
+    """Every template's val and test balanced accuracy of each zero-shot run (as the run
+    scored them on its own val and test images)."""
+    rows = []
+    for r in runs:
+        if isinstance(r.record, ZeroshotRun):
+            rows += [PromptRow(run=r.name, template=p["template"],
+                               val_balanced_accuracy=p["val_balanced_accuracy"],
+                               test_balanced_accuracy=p["test_balanced_accuracy"],
+                               used=p["template"] == r.record.chosen)
+                     for p in r.record.prompt_table]
+    return tuple(rows)
 
 
 def _transfer(scored: Sequence[_Scored]) -> Transfer:
@@ -158,7 +181,30 @@ def _transfer(scored: Sequence[_Scored]) -> Transfer:
                for f, s in chosen.items()}
     gaps = tuple(chosen[a].gap(chosen[b], comparison=label, a=a, b=b)
                  for a, b, label in COMPARISONS if a in chosen and b in chosen)
+    if "zeroshot" in chosen and (probe := _probe_of(chosen["zeroshot"], scored)) is not None:
+        zs = chosen["zeroshot"]
+        gaps += (zs.gap(probe, comparison=f"zero-shot vs {probe.info.classifier} probe of the "
+                        f"same image tower ({zs.info.backbone})", a="zeroshot",
+                        b=probe.info.family),)
     return Transfer(best_of_family=entries, gaps=gaps)
+
+
+#: Classifiers that are linear probes, preferred in the zero-shot comparison.
+LINEAR_PROBES = ("logreg",)
+
+
+def _probe_of(zs: _Scored, scored: Sequence[_Scored]) -> _Scored | None:
+    """The best run on val of frozen features of the zero-shot run's own image tower and
+    weights (pretrained, or the same random init): a linear probe where there is one, else
+    any classifier."""
+    def tower(record: Any) -> tuple[Any, ...]:
+        w = record.weights if isinstance(record, ZeroshotRun) else record.features.weights
+        return (w.get("source"), w.get("sha256"), w.get("seed"))
+
+    same = [s for s in scored if isinstance(s.info.record, FeatureRun)
+            and family(s.info.family).frozen_backbone and s.info.backbone == zs.info.backbone
+            and tower(s.info.record) == tower(zs.info.record)]
+    return _best([s for s in same if s.info.classifier in LINEAR_PROBES]) or _best(same)
 
 
 def layer_series(run: RunInfo) -> str:

@@ -20,6 +20,7 @@ from emofeat.runs import (
     RatingPredictions,
     Run,
     RunRecord,
+    ZeroshotRun,
 )
 
 _WEIGHTS = {"bundled": "pretrained (bundled)", "hub": "pretrained (hub)",
@@ -90,11 +91,13 @@ class RunInfo:
 
     @property
     def classifier(self) -> str:
+        if isinstance(self.record, ZeroshotRun):
+            return "zero-shot"
         return "fine-tuned" if isinstance(self.record, FinetuneRun) else self.record.model
 
     @property
     def backbone(self) -> str:
-        if isinstance(self.record, FinetuneRun):
+        if isinstance(self.record, FinetuneRun | ZeroshotRun):
             return self.record.model
         if isinstance(self.record, FeatureRun):
             return self.record.features.backbone
@@ -102,7 +105,7 @@ class RunInfo:
 
     @property
     def weights(self) -> str:
-        if isinstance(self.record, FinetuneRun):
+        if isinstance(self.record, FinetuneRun | ZeroshotRun):
             source = self.record.weights.get("source", "-")
         elif isinstance(self.record, FeatureRun):
             source = self.record.features.weights.get("source", "-")
@@ -130,6 +133,10 @@ class RunInfo:
         weights = self.weights.split(" ")[0]  # "pretrained (bundled)" -> "pretrained"
         if self.kind == "finetune":
             return f"{self.backbone} {weights}, trained {self.layer}"
+        if isinstance(self.record, ZeroshotRun):
+            prompts = "template ensemble" if self.record.chosen_on is None else \
+                f"template {self.record.chosen!r}, chosen on val"
+            return f"{self.backbone} {weights} · prompts: {prompts}"
         return f"{self.backbone} {weights} · {self.layer}"
 
     @property

@@ -42,7 +42,7 @@ from emofeat.report.repeats import analyse_repeats, is_repeated
 log = logging.getLogger(__name__)
 
 #: Families whose best run gets a confusion matrix (besides the reference run).
-CONFUSION_FAMILIES = ("finetune", "pretrained", "random")
+CONFUSION_FAMILIES = ("finetune", "pretrained", "zeroshot", "random")
 
 
 def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[str, bytes]:

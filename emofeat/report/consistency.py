@@ -15,7 +15,7 @@ from typing import Any
 
 from emofeat.report.collect import RunInfo
 from emofeat.report.families import family
-from emofeat.runs import FeatureRun, FinetuneRun
+from emofeat.runs import FeatureRun, FinetuneRun, ZeroshotRun
 
 #: Settings that legitimately differ inside a family (what the report compares, the split
 #: and seed of repeated runs), or that do not change a result.
@@ -44,6 +44,11 @@ def _settings(run: RunInfo) -> tuple[str, dict[str, Any]]:
         return group + _kind(run), {
             "preprocessing": f.data_config, "pooling": f.pooling, "dtype": f.dtype,
             "precision": f.precision, "weights": weights, **record.options}
+    if isinstance(record, ZeroshotRun):
+        weights = {k: record.weights.get(k) for k in ("source", "origin", "sha256", "seed")}
+        return f"{fam.label} of {record.model}", {
+            "preprocessing": record.data_config, "weights": weights,
+            "prompt_sha256": record.prompt_sha256, "prompt_choice": record.prompt_choice}
     return fam.label, {}
 
 

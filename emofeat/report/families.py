@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from emofeat.runs import FeatureRun, FinetuneRun, MajorityRun, RunRecord
+from emofeat.runs import FeatureRun, FinetuneRun, MajorityRun, RunRecord, ZeroshotRun
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,9 @@ class Family:
 #: The families in the order of every table and chart (from the yardstick down).
 FAMILIES: tuple[Family, ...] = (
     Family("finetune", "fine-tuned", "#d62728"),
-    Family("pretrained", "frozen ImageNet features", "#1f77b4", frozen_backbone=True),
+    Family("pretrained", "frozen pretrained features", "#1f77b4", frozen_backbone=True),
+    # an image-text model's embeddings against class prompts: nothing fitted
+    Family("zeroshot", "zero-shot (text prompts)", "#2ca02c", ":"),
     Family("random", "frozen random-init features", "#7f7f7f", "--", frozen_backbone=True),
     Family("colour", "hand-crafted colour", "#9467bd", baseline=True),
     # F1 0 on every class but one: nothing to see per class
@@ -55,6 +57,8 @@ def family_of(record: RunRecord) -> Family:
     """How a run answers the transfer-learning question."""
     if isinstance(record, FinetuneRun):
         return family("finetune")
+    if isinstance(record, ZeroshotRun):
+        return family("zeroshot")
     if isinstance(record, MajorityRun):
         return family(record.model)  # "majority", "mean" (ratings), "mean-distribution"
     assert isinstance(record, FeatureRun)

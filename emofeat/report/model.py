@@ -95,6 +95,18 @@ class Transfer:
 
 
 @dataclass(frozen=True, kw_only=True)
+class PromptRow:
+    """A zero-shot run's score with one template (or the ensemble of all), on val and test:
+    how much the wording moves the number."""
+
+    run: str
+    template: str  # "ensemble": every template averaged
+    val_balanced_accuracy: float | None
+    test_balanced_accuracy: float | None
+    used: bool  # the prompts the run predicts with
+
+
+@dataclass(frozen=True, kw_only=True)
 class TaskReport:
     classes: tuple[str, ...]
     n_test: int
@@ -109,6 +121,8 @@ class TaskReport:
     reference: str | None = field(default=None, metadata=OMIT_IF_NONE)
     # test images left out because not every run scored them (absent: none)
     test_ids_dropped: int | None = field(default=None, metadata=OMIT_IF_NONE)
+    # zero-shot runs' prompt sensitivity, each template's row (absent without zero-shot runs)
+    prompts: tuple[PromptRow, ...] | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)

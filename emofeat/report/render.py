@@ -37,6 +37,12 @@ REGRESSION_HEADER = ("run", "features / layer", "model", "val MAE", "Pearson r [
 SYNTHETIC_NOTE = ("These runs use the SYNTHETIC demo data set: the numbers show the pipeline "
                   "works, they are not a benchmark.")
 
+PROMPT_HEADER = ("run", "template", "val balanced acc.", "test balanced acc.", "used")
+PROMPT_NOTE = ("Each template of a zero-shot run scored alone, and the ensemble of all of them "
+               "(each class's text embedding averaged over templates): how much the wording "
+               "moves the number. The prompts a run predicts with are fixed in advance (the "
+               "ensemble) or chosen on val, never on test.")
+
 WARNINGS_TITLE = ("Runs of one family were made with different settings: the family's best "
                   "run and the gaps between families may mix them.")
 
@@ -118,6 +124,13 @@ def gap_table(task: TaskReport) -> Table:
         [str(g.comparison), f"{g.balanced_accuracy_gap:+.3f}",
          f"[{g.ci[0]:+.3f}, {g.ci[1]:+.3f}]", "yes" if g.significant else "no",
          _pvalue(g.mcnemar_p)] for g in task.transfer.gaps], numeric_from=1)
+
+
+def prompt_table(task: TaskReport) -> Table:
+    """Every zero-shot run's templates with their val and test balanced accuracy."""
+    return Table(PROMPT_HEADER, [
+        [p.run, p.template, _number(p.val_balanced_accuracy), _number(p.test_balanced_accuracy),
+         "yes" if p.used else ""] for p in task.prompts or ()], numeric_from=2, names=(0,))
 
 
 def task_note(task: TaskReport, n_boot: int) -> str:
@@ -215,6 +228,7 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                       "families": family_table(task), "gaps": gap_table(task),
                       "note": task_note(task, report.n_boot),
                       "runs": runs_table(task), "figures": uris,
+                      "prompts": prompt_table(task),
                       "confusions": [(f"confusion matrix of {k.partition(':')[2]}", v)
                                      for k, v in uris.items() if k.startswith("confusion:")]})
     ratings = []
@@ -232,6 +246,7 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
             "repeats": repeats_context(report),
             "cross": cross_context(report.cross or {}),
             "synthetic_note": SYNTHETIC_NOTE if report.synthetic else "",
+            "prompt_note": PROMPT_NOTE,
             "warnings": list(report.warnings or ()), "warnings_title": WARNINGS_TITLE}
 
 

@@ -48,13 +48,14 @@ from emofeat.runs.record import (
     ModelFile,
     RunRecord,
     SearchRecord,
+    ZeroshotRun,
 )
 
 __all__ = [
     "FORMAT_VERSION", "KINDS", "METRICS_FILE", "PREDICTIONS_FILE", "RUN_FILE", "RUN_FORMAT",
     "RUN_JSON", "AnyPredictions", "DistributionPredictions", "FeatureRun", "FeaturesRecord",
     "FinetuneRun", "MajorityRun", "ModelFile", "Predictions", "RatingPredictions", "Run",
-    "RunRecord", "SearchRecord", "finish_run", "is_complete", "model_file_entry",
+    "RunRecord", "SearchRecord", "ZeroshotRun", "finish_run", "is_complete", "model_file_entry",
     "prepare_run_dir", "read_distribution_predictions", "read_predictions",
     "read_rating_predictions", "write_predictions",
 ]

@@ -6,7 +6,9 @@ A run is one of three shapes, told apart by its fields:
   for the hand-crafted colour features), with the store it read (``features``);
 - :class:`FinetuneRun`: a fine-tuned network (kind ``finetune``), with its training history;
 - :class:`MajorityRun`: the majority-class baseline (kind ``baseline``, model ``majority``),
-  or for a rating task the mean rating of train+val (model ``mean``).
+  or for a rating task the mean rating of train+val (model ``mean``);
+- :class:`ZeroshotRun`: a vision-language model's image embeddings against class prompts
+  (kind ``zeroshot``), with the prompts, their hash and every template's val and test score.
 
 Each declares its fields in the order they appear in the file. ``classes``, ``finished``
 and ``versions`` are filled in by :func:`emofeat.runs.finish_run`.
@@ -29,7 +31,7 @@ from emofeat.store.record import StoredLayer
 
 RUN_FORMAT = "emofeat-run"
 FORMAT_VERSION = 1
-KINDS = ("classical", "finetune", "baseline")
+KINDS = ("classical", "finetune", "baseline", "zeroshot")
 TaskKind = Literal["classification", "regression", "distribution"]
 
 
@@ -218,12 +220,73 @@ class MajorityRun:
         return self.task_kind == "distribution"
 
 
-RunRecord = FeatureRun | FinetuneRun | MajorityRun
+@dataclass(frozen=True, kw_only=True)
+class ZeroshotRun:
+    """Cosine similarity of image and class-prompt embeddings, times the model's own logit
+    scale, softmaxed: nothing is fitted; a prompt choice (``prompt_choice`` ``best-on-val``)
+    is made on val, never on test."""
+
+    status: Literal["complete"] = "complete"
+    kind: Literal["zeroshot"] = "zeroshot"
+    model: str  # open_clip:ARCH/PRETRAINED
+    model_summary: str
+    task: str
+    task_kind: Literal["classification"] | None = field(default=None, metadata=OMIT_IF_NONE)
+    layer: str = "embedding"
+    weights: dict[str, Any]  # the model's WeightsInfo: requested, source, origin, ...
+    data_config: dict[str, Any]
+    # the images' embeddings: {"via": "store", "store", "store_sha256"} or {"via": "images"}
+    features: dict[str, Any]
+    splits_sha256: str
+    split_groups: dict[str, Any] | None = field(default=None, metadata=OMIT_IF_NONE)
+    manifest_sha256: str
+    dataset_format: str
+    label_from: str | None = field(default=None, metadata=OMIT_IF_NONE)
+    request: dict[str, Any]  # the settings asked for, compared before the run is reused
+    prompts: dict[str, Any]  # {"templates": [...], "synonyms": {class: [...]}}
+    prompt_sha256: str
+    prompt_choice: str  # ensemble (every template, fixed in advance) | best-on-val
+    chosen: str  # "ensemble" or the template chosen
+    chosen_on: str | None = field(default=None, metadata=OMIT_IF_NONE)  # "val" when chosen
+    logit_scale: float
+    # {template, val_balanced_accuracy, test_balanced_accuracy} per template, then the
+    # ensemble's ({template: "ensemble"})
+    prompt_table: tuple[dict[str, Any], ...]
+    failed: tuple[tuple[str, str], ...] = ()  # (id, reason) of images that could not be read
+    n: dict[str, int]
+    score_kind: str = "probability"
+    model_files: tuple[ModelFile, ...]
+    classes: tuple[str, ...] = ()
+    finished: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def backbone(self) -> str:
+        return self.model
+
+    @property
+    def is_regression(self) -> bool:
+        return False
+
+    @property
+    def is_distribution(self) -> bool:
+        return False
+
+    @property
+    def val_balanced_accuracy(self) -> float:
+        """Val balanced accuracy of the prompts used."""
+        rows = {r["template"]: r for r in self.prompt_table}
+        return float(rows[self.chosen]["val_balanced_accuracy"])
+
+
+RunRecord = FeatureRun | FinetuneRun | MajorityRun | ZeroshotRun
 
 
 def _shape(data: Mapping[str, Any]) -> type:
     if data.get("kind") == "finetune":
         return FinetuneRun
+    if data.get("kind") == "zeroshot":
+        return ZeroshotRun
     if data.get("kind") == "baseline" and data.get("model") in ("majority", "mean",
                                                                  "mean-distribution"):
         return MajorityRun

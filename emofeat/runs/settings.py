@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from emofeat.errors import EmofeatError
-from emofeat.runs.record import RUN_JSON, FeatureRun, FinetuneRun, MajorityRun, RunRecord
+from emofeat.runs.record import (
+    RUN_JSON,
+    FeatureRun,
+    FinetuneRun,
+    MajorityRun,
+    RunRecord,
+    ZeroshotRun,
+)
 
 #: Settings that do not change a result (parallelism, where it ran).
 IGNORED = frozenset({"jobs", "workers", "device"})
@@ -61,6 +68,8 @@ def settings_of(record: RunRecord) -> dict[str, Any]:
     """The settings a run recorded, in the shape its step asks with."""
     if isinstance(record, FinetuneRun):
         return dict(record.hyperparameters)
+    if isinstance(record, ZeroshotRun):
+        return dict(record.request)
     if isinstance(record, MajorityRun):
         return majority_settings(record.task, record.splits_sha256, record.manifest_sha256,
                                  record.hyperparameters.get("drop_invalid")

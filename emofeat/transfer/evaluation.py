@@ -29,6 +29,7 @@ from emofeat.runs import (
     FinetuneRun,
     Predictions,
     Run,
+    ZeroshotRun,
     write_predictions,
 )
 from emofeat.transfer.mapping import Mapped, map_labels, mapping_kind
@@ -114,7 +115,7 @@ def _source(run: Run) -> DatasetRef:
 
 
 def _check_run(run: Run) -> None:
-    if not isinstance(run.record, FeatureRun | FinetuneRun):
+    if not isinstance(run.record, FeatureRun | FinetuneRun | ZeroshotRun):
         raise EmofeatError(f"{run.path}: a {run.record.model} baseline predicts no images; "
                            "evaluate fitted or fine-tuned runs")
     if run.record.is_distribution:
@@ -236,9 +237,9 @@ def evaluate(run_dir: str | Path, data: str | Path, out: str | Path, split: str 
     target = open_target(data, splits_file, fmt, min_agree, allow_outside_root,
                          need_split=split == "test", label_from=label_from)
     via = "store" if target.store is not None else "images"
-    if via == "store" and isinstance(run.record, FinetuneRun):
-        raise EmofeatError(f"{run.path} is a fine-tuned run: it needs the target's images, "
-                           "not a feature store")
+    if via == "store" and isinstance(run.record, FinetuneRun | ZeroshotRun):
+        raise EmofeatError(f"{run.path} is a {run.record.kind} run: it needs the target's "
+                           "images, not a feature store")
     if via == "store":  # refusals come before anything in ``out`` is touched
         _check_store(run, target)
     _check_not_training_data(run, target, split)
