@@ -208,3 +208,17 @@ def load_runs(inputs: Sequence[str | Path]) -> list[RunInfo]:
     infos = [RunInfo(_name(r.path, common), r, r.predictions().select("test")) for r in runs]
     _check_same_data(infos)
     return infos
+
+
+def common_test_rows(runs: Sequence[RunInfo]) -> tuple[list[str], list[list[int]]]:
+    """The test ids every run scored (id order), and each run's rows of them."""
+    tests = [r.test for r in runs]
+    common = set(tests[0].ids)
+    for t in tests[1:]:
+        common &= set(t.ids)
+    ids = sorted(common)
+    rows = []
+    for t in tests:
+        pos = {k: i for i, k in enumerate(t.ids)}
+        rows.append([pos[k] for k in ids])
+    return ids, rows

@@ -23,7 +23,7 @@ from emofeat.metrics import (
     distribution_metrics,
     percentile_ci,
 )
-from emofeat.report.collect import RunInfo
+from emofeat.report.collect import RunInfo, common_test_rows
 from emofeat.report.families import FAMILIES
 from emofeat.report.model import (
     DistributionGap,
@@ -63,17 +63,9 @@ def aligned(runs: Sequence[RunInfo]) -> list[DistributionPredictions]:
     order (the true distributions are the same in every run of one store or data set)."""
     tests = [r.test for r in runs]
     assert all(isinstance(t, DistributionPredictions) for t in tests)
-    common = set(tests[0].ids)
-    for t in tests[1:]:
-        common &= set(t.ids)
-    ids = sorted(common)
-    out = []
-    for t in tests:
-        pos = {k: i for i, k in enumerate(t.ids)}
-        idx = [pos[k] for k in ids]
-        out.append(DistributionPredictions(ids, ["test"] * len(ids), t.y_true[idx],
-                                           t.y_pred[idx], t.classes))
-    return out
+    ids, rows = common_test_rows(runs)
+    return [DistributionPredictions(ids, ["test"] * len(ids), t.y_true[idx], t.y_pred[idx],
+                                    t.classes) for t, idx in zip(tests, rows, strict=True)]
 
 
 def _row(s: _Scored, best: _Scored) -> DistributionRow:

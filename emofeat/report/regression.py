@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from emofeat.metrics import LEVEL, bootstrap_counts, bootstrap_regression, percentile_ci
-from emofeat.report.collect import RunInfo
+from emofeat.report.collect import RunInfo, common_test_rows
 from emofeat.report.families import FAMILIES
 from emofeat.report.model import Estimate, RatingGap, RegressionReport, RegressionRow
 from emofeat.runs import RatingPredictions
@@ -49,16 +49,9 @@ def aligned(runs: Sequence[RunInfo]) -> list[RatingPredictions]:
     """Every run's test ratings restricted to the test ids all of them scored, id order."""
     tests = [r.test for r in runs]
     assert all(isinstance(t, RatingPredictions) for t in tests)
-    common = set(tests[0].ids)
-    for t in tests[1:]:
-        common &= set(t.ids)
-    ids = sorted(common)
-    out = []
-    for t in tests:
-        pos = {k: i for i, k in enumerate(t.ids)}
-        idx = [pos[k] for k in ids]
-        out.append(RatingPredictions(ids, ["test"] * len(ids), t.y_true[idx], t.y_pred[idx]))
-    return out
+    ids, rows = common_test_rows(runs)
+    return [RatingPredictions(ids, ["test"] * len(ids), t.y_true[idx], t.y_pred[idx])
+            for t, idx in zip(tests, rows, strict=True)]
 
 
 def _row(s: _Scored, reference: _Scored | None) -> RegressionRow:

@@ -129,15 +129,20 @@ def write_predictions(path: Path, preds: AnyPredictions) -> None:
                                    *(f"{s:.7g}" for s in preds.scores[i])])
 
 
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    """predictions.csv as rows; a file that cannot be read is one clear error."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+    except OSError as exc:
+        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+
+
 def read_predictions(path: str | Path, classes: Sequence[str]) -> Predictions:
     """Read predictions.csv back into class indices and scores."""
     path = Path(path)
     index = {c: i for i, c in enumerate(classes)}
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+    rows = _csv_rows(path)
     columns = [f"score_{c}" for c in classes]
     if rows and any(c not in rows[0] for c in ("id", "split", "y_true", "y_pred", *columns)):
         raise EmofeatError(f"{path} lacks columns of its run's classes {list(classes)}")
@@ -158,11 +163,7 @@ def read_predictions(path: str | Path, classes: Sequence[str]) -> Predictions:
 def read_rating_predictions(path: str | Path) -> RatingPredictions:
     """Read a rating task's predictions.csv back (the numbers exactly as written)."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+    rows = _csv_rows(path)
     if rows and any(c not in rows[0] for c in ("id", "split", "y_true", "y_pred")):
         raise EmofeatError(f"{path} lacks the columns id, split, y_true, y_pred of a rating run")
     try:
@@ -178,11 +179,7 @@ def read_distribution_predictions(path: str | Path, classes: Sequence[str]
                                   ) -> DistributionPredictions:
     """Read a distribution task's predictions.csv back (the shares exactly as written)."""
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise EmofeatError(f"cannot read {path}: {exc.strerror}") from None
+    rows = _csv_rows(path)
     true_cols, pred_cols = [f"true_{c}" for c in classes], [f"share_{c}" for c in classes]
     if rows and any(c not in rows[0] for c in ("id", "split", *true_cols, *pred_cols)):
         raise EmofeatError(f"{path} lacks the true_<class> and share_<class> columns of its "
