@@ -3,7 +3,9 @@
 The graph counts every ``import`` and ``from ... import`` in a module, at module level and
 inside functions alike (a function-local import is still a dependency, only a later one).
 Relative imports are resolved, and ``from pkg import name`` counts as importing
-``pkg.name`` when that is a module, otherwise as importing ``pkg`` (its ``__init__``).
+``pkg.name`` when that is a module, otherwise as importing ``pkg`` (its ``__init__``): a
+package that re-exports names is a module like any other, so a submodule importing them
+from its own package is a cycle.
 """
 
 from __future__ import annotations
@@ -43,11 +45,11 @@ def _imported(module: str, path: Path, node: ast.AST, mods: dict[str, Path]) -> 
             target = ".".join(base + ([node.module] if node.module else []))
         else:
             target = node.module or ""
-        if target in mods:
-            found.append(target)
         for alias in node.names:
-            if f"{target}.{alias.name}" in mods:
+            if f"{target}.{alias.name}" in mods:  # from pkg import module
                 found.append(f"{target}.{alias.name}")
+            elif target in mods:  # from module import name (a package's __init__ too)
+                found.append(target)
     return [m for m in found if m != module]
 
 
@@ -72,7 +74,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if state.get(nxt) == 1:
-                return stack[stack.index(nxt) :] + [nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in state and (cycle := visit(nxt)):
                 return cycle
         stack.pop()
