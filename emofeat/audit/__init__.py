@@ -36,7 +36,7 @@ __all__ = ["DROP_REASONS", "AuditOptions", "AuditResult", "Findings", "audit",
 
 def _store_features(manifest: Manifest, store: Path, layer: str | None
                     ) -> tuple[Any, list[int]]:
-    from emofeat.store import Store
+    from emofeat.store.reader import Store
 
     s = Store.open(store)
     name = layer or s.layer_names[-1]

@@ -13,7 +13,7 @@ import numpy as np
 
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_bytes, sha256_file
-from emofeat.splits import Split, read_split
+from emofeat.splitfile import Split, read_split
 from emofeat.store.record import STORE_JSON, ShardEntry, StoredLayer, StoreRecord
 from emofeat.store.writer import META_FILE, SPLITS_FILE
 

@@ -29,7 +29,7 @@ from emofeat.atomic import replacing, write_text
 from emofeat.csvrows import write_row
 from emofeat.errors import EmofeatError, StoreChanged
 from emofeat.hashing import sha256_file
-from emofeat.splits import Split, write_split
+from emofeat.splitfile import Split, write_split
 from emofeat.store.journal import JOURNAL_GLOB, read_journals, remove_journals, write_journal
 from emofeat.store.lock import LOCK_FILE
 from emofeat.store.lock import exclusive_lock as _exclusive_lock
