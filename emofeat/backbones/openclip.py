@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from emofeat.backbones.names import OPEN_CLIP_INSTALL, split_open_clip
-from emofeat.backbones.weights import WeightsInfo, is_weights_file
+from emofeat.backbones.weights_info import WeightsInfo, is_weights_file
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 

@@ -12,7 +12,7 @@ import importlib.metadata
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +20,16 @@ import torch
 from torch import nn
 
 from emofeat.backbones.names import DEFAULT_BACKBONE, WEIGHT_CHOICES, is_open_clip
+from emofeat.backbones.weights_info import (  # re-exported: the names' old home
+    WEIGHT_FILE_SUFFIXES,  # noqa: F401
+    WeightsInfo,
+    is_weights_file,
+)
 from emofeat.errors import EmofeatError
 from emofeat.hashing import sha256_file
 
 log = logging.getLogger(__name__)
 
-WEIGHT_FILE_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors")
 
 
 def lukemelas_to_timm(state_dict: dict[str, torch.Tensor], model: nn.Module) -> dict:
@@ -95,20 +99,6 @@ BUNDLED: dict[str, Bundled] = {
                 lukemelas_to_timm),
     )
 }
-
-
-@dataclass(frozen=True)
-class WeightsInfo:
-    """Where a backbone's weights came from, as recorded in store.json and run.json."""
-
-    requested: str
-    source: str  # bundled | hub | file | random
-    origin: str | None = None  # package==version, hub id, or file path
-    sha256: str | None = None
-    seed: int | None = None  # random init
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def check_backbone_name(name: str) -> None:
@@ -185,12 +175,6 @@ def _state_dict_from_file(path: Path) -> dict[str, torch.Tensor]:
         return load_state_dict(str(path), use_ema=True, weights_only=True)
     except Exception as exc:
         raise EmofeatError(f"cannot read weights from {path}: {str(exc)[:160]}") from None
-
-
-def is_weights_file(weights: str) -> bool:
-    return weights not in WEIGHT_CHOICES and (
-        Path(weights).suffix.lower() in WEIGHT_FILE_SUFFIXES or Path(weights).exists()
-    )
 
 
 def create_backbone(
