@@ -30,7 +30,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.class_weight import compute_sample_weight
 
 from emofeat.classical.estimators import EstimatorSpec, FitOptions
-from emofeat.classical.search import EARLY_STOPPING_ROUNDS, SearchResult, SplitData, val_weights
+from emofeat.classical.searchdata import EARLY_STOPPING_ROUNDS, SearchResult, SplitData, val_weights
 from emofeat.errors import EmofeatError
 from emofeat.metrics import balanced_accuracy
 from emofeat.store import Store

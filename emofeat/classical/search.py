@@ -24,41 +24,16 @@ from sklearn.svm import SVC, LinearSVC
 from emofeat.classical.caveats import GRID_EXTEND, Edge, extended_axis, grid_edges
 from emofeat.classical.criteria import criterion, val_scores
 from emofeat.classical.estimators import EstimatorSpec, FitOptions, build_pipeline
+from emofeat.classical.searchdata import (  # re-exported: the names' old home
+    EARLY_STOPPING_ROUNDS,
+    SearchResult,
+    SplitData,
+    val_weights,
+)
 from emofeat.classical.threads import ThreadBudget, limited, refit_budget, search_budget
 from emofeat.errors import EmofeatError
 
-EARLY_STOPPING_ROUNDS = 20
-
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class SplitData:
-    """Features and targets (class indices, or ratings) of the three splits."""
-
-    X: dict[str, np.ndarray]
-    y: dict[str, np.ndarray]
-    ids: dict[str, list[str]]
-
-    def train_val(self) -> tuple[np.ndarray, np.ndarray]:
-        return (np.concatenate([self.X["train"], self.X["val"]]),
-                np.concatenate([self.y["train"], self.y["val"]]))
-
-
-def val_weights(class_weight: str | None, y_train: np.ndarray, y_val: np.ndarray
-                ) -> np.ndarray | None:
-    """Weights of the val rows for early stopping: each row its class's weight in training
-    (``balanced``: computed from train's class counts, as the classifier does), so the
-    number of trees is chosen on the criterion training optimises. None: unweighted."""
-    if class_weight is None:
-        return None
-    from sklearn.utils.class_weight import compute_class_weight
-
-    classes = np.unique(y_train)
-    weights = dict(zip(classes.tolist(),
-                       compute_class_weight(class_weight, classes=classes, y=y_train),
-                       strict=True))
-    return np.array([weights.get(int(c), 1.0) for c in y_val], dtype=np.float64)
 
 
 def _fit(pipe: Pipeline, spec: EstimatorSpec, X: np.ndarray, y: np.ndarray,
@@ -131,13 +106,6 @@ def _jobs(spec: EstimatorSpec, options: FitOptions, n_candidates: int, rows: int
         return ThreadBudget(n_candidates if options.jobs <= 0
                             else min(options.jobs, n_candidates), 1)
     return search_budget(options.jobs, n_candidates, rows, spec.name == "lightgbm")
-
-
-@dataclass
-class SearchResult:
-    table: list[dict[str, Any]]
-    best: dict[str, Any]  # the chosen hyperparameters (n_estimators fixed for LightGBM)
-    seconds: float
 
 
 def search(spec: EstimatorSpec, grid: Mapping[str, Sequence[Any]], data: SplitData,
