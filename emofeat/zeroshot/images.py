@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from emofeat.backbones.weights import WeightsInfo
+from emofeat.backbones.weights_info import WeightsInfo
 from emofeat.errors import EmofeatError
 from emofeat.loading import Progress
 from emofeat.taxonomy import Task
-from emofeat.zeroshot.run import EMBEDDING_LAYER, ZeroshotConfig, _Images
+from emofeat.zeroshot.config import EMBEDDING_LAYER, ImageSet, ZeroshotConfig
 from emofeat.zeroshot.text import cosine_logits
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,7 @@ def _stacked(embeddings: np.ndarray, sets: list[np.ndarray], scale: float) -> np
 
 
 def from_store(path: Path, config: ZeroshotConfig, splits_file: str | Path | None
-               ) -> tuple[_Images, Task]:
+               ) -> tuple[ImageSet, Task]:
     from emofeat.classical.run import load_features, store_split, store_task_labels
     from emofeat.store import Store
 
@@ -52,7 +52,7 @@ def from_store(path: Path, config: ZeroshotConfig, splits_file: str | Path | Non
     split = store_split(store, splits_file)
     labels = store_task_labels(store, config.task)
     embeddings = load_features(store, [EMBEDDING_LAYER])
-    images = _Images(
+    images = ImageSet(
         ids=list(store.ids), y=_targets(labels.task, labels.labels), split=split,
         fmt=rec.dataset.format, manifest_sha256=rec.dataset.manifest_sha256,
         label_from=rec.dataset.label_from,
@@ -66,7 +66,7 @@ def from_store(path: Path, config: ZeroshotConfig, splits_file: str | Path | Non
 def from_images(data: Path, config: ZeroshotConfig, clip: nn.Module, weights: WeightsInfo,
                 splits_file: str | Path | None, fmt: str, min_agree: int | None,
                 allow_outside_root: bool, label_from: str | None,
-                progress: Progress | None) -> tuple[_Images, Task]:
+                progress: Progress | None) -> tuple[ImageSet, Task]:
     """The images of a data set; their embeddings are computed when the logits are asked
     for, one batch at a time (only the logits are kept). An image that cannot be read is
     skipped, logged and recorded in ``failed``."""
@@ -117,7 +117,7 @@ def from_images(data: Path, config: ZeroshotConfig, clip: nn.Module, weights: We
         images.failed = tuple(sorted(failed))
         return out
 
-    images = _Images(
+    images = ImageSet(
         ids=list(manifest.ids), y=y, split=split, fmt=manifest.format,
         manifest_sha256=manifest.sha256, label_from=label_rule_of(manifest),
         features={"via": "images"}, weights=weights.to_dict(), data_config=cfg,

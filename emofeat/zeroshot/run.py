@@ -11,14 +11,11 @@ the one template best on val, recorded as chosen on val. Nothing is chosen on te
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emofeat.backbones.names import is_open_clip
 from emofeat.errors import EmofeatError
 from emofeat.loading import Progress
 from emofeat.runs import (
@@ -31,60 +28,15 @@ from emofeat.runs import (
     prepare_run_dir,
 )
 from emofeat.runs.settings import refuse_changed, run_changes
-from emofeat.splits import SPLIT_NAMES, Split
+from emofeat.splits import SPLIT_NAMES
 from emofeat.taxonomy import Task
-from emofeat.zeroshot.prompts import ENSEMBLE, PromptSet, check_choice, load_prompts
+from emofeat.zeroshot.config import CLASSES_FILE, EMBEDDING_LAYER, ImageSet, ZeroshotConfig
+from emofeat.zeroshot.prompts import ENSEMBLE, PromptSet, load_prompts
 from emofeat.zeroshot.text import class_embeddings, ensemble, softmax
 
+__all__ = ["CLASSES_FILE", "EMBEDDING_LAYER", "ImageSet", "ZeroshotConfig", "zeroshot"]
+
 log = logging.getLogger(__name__)
-
-#: The model file of a zero-shot run: the class embeddings used, (classes, dim) float32.
-CLASSES_FILE = "model-classes.npy"
-EMBEDDING_LAYER = "embedding"
-
-
-@dataclass(frozen=True)
-class ZeroshotConfig:
-    """What ``emofeat zeroshot`` is asked to do (besides the data and the output)."""
-
-    model: str
-    task: str = "emotion8"
-    weights: str = "pretrained"  # images only; a store's own weights are used with a store
-    prompts: str | None = None  # a TOML file; None: the shipped emotion prompts
-    prompt_choice: str = ENSEMBLE
-    batch_size: int | None = None
-    device: str = "auto"
-    precision: str = "auto"
-    workers: int | None = None
-    seed: int = 0  # random weights
-    overwrite: bool = False
-    # a complete run made the same way is kept, one made otherwise redone (emofeat run)
-    reuse: bool = False
-
-    def check(self) -> None:
-        if not is_open_clip(self.model):
-            raise EmofeatError(f"zero-shot runs need an open_clip model "
-                               f"(open_clip:ARCH/PRETRAINED); got '{self.model}'")
-        check_choice(self.prompt_choice)
-
-
-@dataclass
-class _Images:
-    """What the images of a run are, whichever source: ids, labels, split, embeddings."""
-
-    ids: list[str]
-    y: np.ndarray  # class index, -1: no label of the task
-    split: Split
-    fmt: str
-    manifest_sha256: str
-    label_from: str | None
-    features: dict[str, Any]
-    weights: dict[str, Any]
-    data_config: dict[str, Any]
-    # (class embedding sets, logit scale) -> (N, sets, K) cosine logits
-    logits: Callable[[list[np.ndarray], float], np.ndarray]
-    failed: tuple[tuple[str, str], ...] = ()
-
 
 def _balanced(y: np.ndarray, pred: np.ndarray) -> float | None:
     if not len(y):
@@ -164,7 +116,7 @@ def _weights_spec(weights: dict[str, Any]) -> str:
 
 
 def _write(run_dir: Path, config: ZeroshotConfig, task: Task, prompts: PromptSet,
-           images: _Images, sets: list[np.ndarray], scores: np.ndarray, scale: float,
+           images: ImageSet, sets: list[np.ndarray], scores: np.ndarray, scale: float,
            request: dict[str, Any]) -> dict[str, Any]:
     where = np.array([images.split.assignment.get(i, "-") if images.y[k] >= 0 else "-"
                       for k, i in enumerate(images.ids)])
