@@ -28,7 +28,7 @@ from emofeat.metrics import (
 from emofeat.paths import is_hidden
 from emofeat.report.cross_model import CrossCell, CrossMatrix, CrossRow
 from emofeat.report.families import family, family_of
-from emofeat.report.render import Table
+from emofeat.report.table import Table
 from emofeat.runs import RUN_FILE, FeatureRun, FinetuneRun, Predictions, Run, read_predictions
 from emofeat.taxonomy import in_task_order
 from emofeat.transfer.record import EVAL_FILE, EVAL_JSON, EvaluationRecord, is_evaluation

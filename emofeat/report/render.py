@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from emofeat.report.families import in_order
@@ -24,6 +23,9 @@ from emofeat.report.model import (
     RunRow,
     TaskReport,
 )
+from emofeat.report.table import Table
+
+__all__ = ["Table", "html_page", "markdown", "reference", "runs_table", "short_table"]
 
 METRIC_LABELS = {"accuracy": "accuracy", "balanced_accuracy": "balanced acc.",
                  "macro_f1": "macro-F1", "roc_auc": "ROC-AUC"}
@@ -45,22 +47,6 @@ PROMPT_NOTE = ("Each template of a zero-shot run scored alone, and the ensemble 
 
 WARNINGS_TITLE = ("Runs of one family were made with different settings: the family's best "
                   "run and the gaps between families may mix them.")
-
-
-@dataclass(frozen=True)
-class Table:
-    """Cells as text; in HTML, columns from ``numeric_from`` on and ``nowrap`` never wrap."""
-
-    header: tuple[str, ...]
-    rows: list[list[str]]
-    numeric_from: int = 99
-    nowrap: tuple[int, ...] = ()
-    names: tuple[int, ...] = ()  # run names: in HTML, broken only after a "/"
-
-    def cell_class(self, column: int) -> str:
-        if column in self.names:
-            return "name"
-        return "num" if column >= self.numeric_from else "nw" if column in self.nowrap else ""
 
 
 def _metric(m: Estimate | None) -> str:

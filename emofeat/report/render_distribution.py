@@ -8,6 +8,7 @@ from typing import Any
 
 from emofeat.report.families import family
 from emofeat.report.model import DistributionGap, DistributionReport, DistributionRow, Report
+from emofeat.report.table import Table
 
 #: Measure -> column label, with the direction that is better.
 COLUMNS = {"kl_divergence": "KL ↓", "chebyshev": "Chebyshev ↓", "clark": "Clark ↓",
@@ -30,8 +31,6 @@ def _gap(gap: DistributionGap | None) -> str:
 def distribution_table(task: DistributionReport) -> Any:
     """Every run, lowest test KL first: each measure with its interval, and its KL gap to
     the best run on val."""
-    from emofeat.report.render import Table
-
     header = ("run", "features / layer", "model", "val KL", *COLUMNS.values(),
               f"KL vs best: {task.best} [95% CI]")
     rows = [[r.run, r.features, r.model, f"{r.val_kl_divergence:.3f}",

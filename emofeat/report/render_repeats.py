@@ -8,6 +8,7 @@ from typing import Any
 from emofeat.report.families import FAMILIES, family
 from emofeat.report.model import Report
 from emofeat.report.repeats_model import Aggregate, RepeatedGap, RepeatsReport, RepeatsTask
+from emofeat.report.table import Table
 
 CONFIG_HEADER = ("configuration", "family", "splits x seeds", "val balanced acc. (mean)",
                  "balanced acc. mean ± sd", "sd between splits", "sd between seeds",
@@ -71,9 +72,7 @@ def _intro(rep: RepeatsReport, n_runs: int) -> str:
 
 
 def repeats_context(report: Report) -> dict[str, Any] | None:
-    """The repeats section's text and tables (the Table type of :mod:`render`), or None."""
-    from emofeat.report.render import Table
-
+    """The repeats section's text and tables (as :class:`~emofeat.report.table.Table`), or None."""
     rep = report.repeats
     if rep is None:
         return None
