@@ -98,18 +98,10 @@ def test_find_cycle_reports_the_loop() -> None:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-# Known debt (issue 25, not yet paid): runner imports the cross and zero-shot steps inside
-# run_experiment while they import runner's helpers. Only these edges may close a loop; any
-# other cycle fails. Remove an entry once the names move to a lower module.
-KNOWN_CYCLE_EDGES = {
-    ("emofeat.experiment.runner", "emofeat.experiment.cross"),
-    ("emofeat.experiment.runner", "emofeat.experiment.zeroshot"),
-}
 # Known over-long modules and their ceilings: they may shrink, never grow; any other module
 # over MAX_LINES fails.
 KNOWN_LONG = {
     "emofeat/classical/run.py": 384,
-    "emofeat/experiment/runner.py": 362,
     "emofeat/extract.py": 342,
     "emofeat/finetune/trainer.py": 337,
     "emofeat/experiment/schema.py": 323,
@@ -117,10 +109,7 @@ KNOWN_LONG = {
 
 
 def test_no_import_cycles() -> None:
-    graph = import_graph()
-    assert all(b in graph.get(a, set()) for a, b in KNOWN_CYCLE_EDGES), "stale known edge"
-    pruned = {a: {b for b in deps if (a, b) not in KNOWN_CYCLE_EDGES} for a, deps in graph.items()}
-    cycle = find_cycle(pruned)
+    cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
 
 

@@ -13,8 +13,9 @@ OUT/report/report.{html,md,json}
 Re-running skips finished work: complete stores and runs are kept, interrupted ones resume.
 
 Modules: ``tables`` (TOML tables to dataclasses, strictly), ``schema`` (the sections, reading
-and checking a file; no torch, scikit-learn or h5py), ``runner`` (one function per step;
-imported lazily, as it loads them all).
+and checking a file; no torch, scikit-learn or h5py), ``context`` (the checked experiment),
+``prepare`` (the checks before the first step), ``steps``, ``cross``, ``zeroshot`` (one
+function per step) and ``runner`` (their order; imported lazily, as the steps load them all).
 """
 
 from __future__ import annotations

@@ -24,8 +24,10 @@ from emofeat.classical import select_layers
 from emofeat.classical.run import fit_all
 from emofeat.datasets import Manifest
 from emofeat.datasets.tasks import task_support
-from emofeat.experiment.runner import Experiment, _note, extract_store, load_targets
+from emofeat.experiment.context import Experiment, note_run
+from emofeat.experiment.prepare import load_targets
 from emofeat.experiment.schema import CrossTarget
+from emofeat.experiment.steps import extract_store
 from emofeat.extract_config import ExtractConfig
 from emofeat.runs import FeatureRun, FinetuneRun, Run, ZeroshotRun
 from emofeat.store import Store
@@ -79,7 +81,7 @@ def _target(exp: Experiment, t: CrossTarget, loaded: tuple[Path, Manifest],
         exp.say(f"fit {', '.join(models)} on {t.name}'s {name}")
         layers = select_layers(exp.config.fit.layers, Store.open(store).layer_names)
         runs += fit_all(store, models, tasks, layers, folder / "runs" / name,
-                        options=exp.config.fit.options(), on_done=_note(exp.say), nested=True,
+                        options=exp.config.fit.options(), on_done=note_run(exp.say), nested=True,
                         changed="redo")
     return Domain(t.name, manifest, data, folder / "splits.csv", stores, folder / "runs",
                   tuple(runs), t.min_agree, t.allow_outside_root, t.label_from)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from emofeat.experiment.context import Experiment
 from emofeat.experiment.repeats import SplitUnit
-from emofeat.experiment.runner import Experiment
 from emofeat.taxonomy import SCORE_TASKS
 
 
