@@ -135,7 +135,7 @@ class _Scored:
 
 def _from_store(run: Run, target: Target, rows: list[int]) -> _Scored:
     from emofeat.classical import load_model, scores_of
-    from emofeat.classical.run import load_features
+    from emofeat.classical.storedata import load_features
 
     record = run.record
     assert isinstance(record, FeatureRun) and target.store is not None

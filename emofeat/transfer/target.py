@@ -37,7 +37,7 @@ class Target:
 
 
 def _store_target(path: Path, splits_file: str | Path | None) -> Target:
-    from emofeat.classical.run import store_split
+    from emofeat.classical.storedata import store_split
     from emofeat.store import Store
 
     store = Store.open(path)

@@ -36,7 +36,7 @@ def _stacked(embeddings: np.ndarray, sets: list[np.ndarray], scale: float) -> np
 
 def from_store(path: Path, config: ZeroshotConfig, splits_file: str | Path | None
                ) -> tuple[ImageSet, Task]:
-    from emofeat.classical.run import load_features, store_split, store_task_labels
+    from emofeat.classical.storedata import load_features, store_split, store_task_labels
     from emofeat.store import Store
 
     store = Store.open(path)
