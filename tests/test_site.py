@@ -105,6 +105,16 @@ def test_every_command_in_the_docs_and_readme_parses() -> None:
     assert seen == every, f"no example in the docs of {sorted(every - seen)}"
 
 
+def test_readme_is_short_and_links_every_page() -> None:
+    text = README.read_text()
+    assert len(text.splitlines()) < 150
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", text))
+    pages = {f"docs/{p.name}" for p in _pages()}
+    assert pages <= linked, f"README does not link {sorted(pages - linked)}"
+    assert not {p for p in linked if not (ROOT / p).exists()}
+    assert "![" in text and "(docs/report.png)" in text
+
+
 def test_every_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     missing = [p.name for p in _pages() if f" {p.name}" not in nav]
