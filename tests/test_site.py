@@ -41,6 +41,9 @@ def command_lines(text: str) -> list[str]:
                 joined.append(line.strip())
         for line in joined:
             line = line.removeprefix("$ ")
+            launched = re.match(r"(?:srun|torchrun) .*?(?:-m )?(emofeat .*)", line)
+            if launched:  # srun emofeat ..., torchrun ... -m emofeat ...
+                line = launched.group(1)
             if line.startswith("emofeat "):
                 found.append(line)
     return found
@@ -80,9 +83,11 @@ def parse(line: str) -> tuple[str, ...]:
 
 def test_command_line_extraction_joins_continuations_and_drops_comments() -> None:
     text = ("```bash\n$ emofeat fit S --out R \\\n    --model svm   # a comment\n"
-            "for k in 1 2; do\n  emofeat layers M\ndone\n```\n`emofeat inline` is prose\n")
+            "for k in 1 2; do\n  emofeat layers M\ndone\n"
+            "torchrun --nproc-per-node 8 -m emofeat inspect S\nsrun emofeat inspect T\n```\n"
+            "`emofeat inline` is prose\n")
     assert command_lines(text) == ["emofeat fit S --out R --model svm   # a comment",
-                                   "emofeat layers M"]
+                                   "emofeat layers M", "emofeat inspect S", "emofeat inspect T"]
     assert parse(command_lines(text)[0]) == ("fit",)
     with pytest.raises(Exception, match="no-such-option"):
         parse("emofeat fit S --out R --no-such-option")
