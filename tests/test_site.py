@@ -120,6 +120,17 @@ def test_readme_is_short_and_links_every_page() -> None:
     assert "![" in text and "(docs/report.png)" in text
 
 
+def test_readme_tables_name_every_command_and_reader() -> None:
+    from emofeat.datasets import READERS
+
+    text = README.read_text()
+    for command in _leaf_commands(typer.main.get_command(app)):
+        assert f"| `emofeat {' '.join(command)}" in text, f"README's table lacks {command}"
+    for name in READERS:
+        assert f"| `{name}` |" in text, f"README's data set table lacks {name}"
+        assert f"| `{name}` |" in (DOCS / "datasets.md").read_text(), name
+
+
 def test_every_page_is_in_the_nav() -> None:
     nav = (ROOT / "mkdocs.yml").read_text()
     missing = [p.name for p in _pages() if f" {p.name}" not in nav]
