@@ -34,7 +34,8 @@ def evaluate_cmd(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a complete evaluation."),
 ) -> None:
     """Apply a run to another data set: its labels mapped onto the run's classes (see the
-    README's label mapping table), unmapped images counted by reason, never guessed.
+    label mapping table, docs/cross-dataset.md), unmapped images counted by reason, never
+    guessed.
 
     Example: emofeat evaluate runs/logreg-valence-bn2 ./EmoSet --split test --out evals/emoset
     """

@@ -92,7 +92,7 @@ def extract_cmd(
     """Extract pooled features of a frozen backbone into an HDF5 feature store.
 
     Re-running the same command resumes an interrupted run. Under torchrun (or srun with
-    --distributed) the ranks share the work; see the README's "Scaling out".
+    --distributed) the ranks share the work; see docs/scaling-out.md.
 
     Example: emofeat extract ./FI --out stores/irv2 --layers repeat_1,repeat_2,conv2d_7b
     """

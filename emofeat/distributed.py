@@ -158,7 +158,7 @@ def process_group(device: str = "auto", distributed: bool = False) -> Iterator[R
         missing = [k for k in ("MASTER_ADDR", "MASTER_PORT") if k not in os.environ]
         if missing:
             raise EmofeatError(f"{' and '.join(missing)} not set: torchrun sets them; under "
-                               "srun, export them (see the README's 'Scaling out')")
+                               "srun, export them (see docs/scaling-out.md)")
         dist.init_process_group("nccl" if cuda else "gloo", rank=ranks.rank,
                                 world_size=ranks.world, timeout=TIMEOUT)
     log.info("rank %d of %d (local rank %d)", ranks.rank, ranks.world, ranks.local_rank)
