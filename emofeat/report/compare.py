@@ -10,7 +10,10 @@ the same resamples, and exact McNemar tests. Runs of rating tasks get a section 
 distribution task one with the six LDL measures and bar charts of test images
 (:mod:`emofeat.report.distribution`). Evaluation
 folders among the inputs (``emofeat evaluate``) add a cross-dataset matrix per task
-(:mod:`emofeat.report.cross`).
+(:mod:`emofeat.report.cross`). Each classification task also gets a gallery of the reference
+run's most confident right and wrong test images (:mod:`emofeat.report.gallery`, thumbnails
+from the data set's files) and a 2-D map of the best linear probe's features
+(:mod:`emofeat.report.featuremap`).
 """
 
 from __future__ import annotations

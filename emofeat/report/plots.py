@@ -254,10 +254,11 @@ def feature_map(task: str, xy: np.ndarray, labels: np.ndarray, classes: Sequence
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6.4, 5.0))
     colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    size = 28 if len(xy) <= 200 else 14 if len(xy) <= 800 else 7  # fewer points: bigger
     for k, name in enumerate(classes):
         at = labels == k
         if at.any():
-            ax.scatter(xy[at, 0], xy[at, 1], s=10, alpha=0.75, color=colours(k % colours.N),
+            ax.scatter(xy[at, 0], xy[at, 1], s=size, alpha=0.75, color=colours(k % colours.N),
                        label=f"{name} ({int(at.sum())})", linewidths=0)
     ax.set_xlabel(f"{method} 1")
     ax.set_ylabel(f"{method} 2")
