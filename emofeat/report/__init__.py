@@ -2,8 +2,9 @@
 
 Modules: ``collect`` (reading and checking runs), ``families`` (the family table: labels,
 order, colours), ``analysis`` (bootstrap intervals, paired tests), ``model`` (report.json as
-a typed record), ``plots`` (matplotlib figures), ``render`` (Markdown and HTML from the
-Jinja2 templates in ``templates/``), ``compare`` (the step).
+a typed record), ``plots`` (matplotlib figures), ``gallery`` and ``featuremap`` (test
+image thumbnails, a 2-D map of features), ``render`` (Markdown and HTML from the Jinja2
+templates in ``templates/``), ``compare`` (the step).
 """
 
 from emofeat.report.compare import compare

@@ -207,9 +207,14 @@ def _probe_of(zs: _Scored, scored: Sequence[_Scored]) -> _Scored | None:
     return _best([s for s in same if s.info.classifier in LINEAR_PROBES]) or _best(same)
 
 
+def series_name(classifier: str, backbone: str, weights: str) -> str:
+    """A line of the by-layer chart: "<classifier> on <backbone>, <weights>"."""
+    return f"{classifier} on {backbone}, {weights}"
+
+
 def layer_series(run: RunInfo) -> str:
     """The line of the by-layer chart a run of a frozen backbone belongs to."""
-    return f"{run.classifier} on {run.backbone}, {run.weights}"
+    return series_name(run.classifier, run.backbone, run.weights)
 
 
 def _by_layer(scored: Sequence[_Scored]) -> dict[str, dict[str, float]]:

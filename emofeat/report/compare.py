@@ -10,13 +10,17 @@ the same resamples, and exact McNemar tests. Runs of rating tasks get a section 
 distribution task one with the six LDL measures and bar charts of test images
 (:mod:`emofeat.report.distribution`). Evaluation
 folders among the inputs (``emofeat evaluate``) add a cross-dataset matrix per task
-(:mod:`emofeat.report.cross`).
+(:mod:`emofeat.report.cross`). Each classification task also gets a gallery of the reference
+run's most confident right and wrong test images (:mod:`emofeat.report.gallery`, thumbnails
+from the data set's files) and a 2-D map of the best linear probe's features
+(:mod:`emofeat.report.featuremap`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +36,10 @@ from emofeat.report.cross import cross_matrices
 from emofeat.report.cross import summary_lines as cross_summary
 from emofeat.report.distribution import analyse_distributions
 from emofeat.report.families import family
+from emofeat.report.featuremap import feature_map
+from emofeat.report.gallery import gallery
 from emofeat.report.model import REPORT_JSON, RegressionReport, Report, RunEntry, TaskReport
+from emofeat.report.pictures_model import MAP_FIGURE
 from emofeat.report.regression import aligned, analyse_ratings
 from emofeat.report.render import html_page, markdown, reference, short_table
 from emofeat.report.render_distribution import distribution_figures
@@ -65,6 +72,16 @@ def _figures(task_name: str, task: TaskReport, runs: Sequence[RunInfo]) -> dict[
     return figs
 
 
+def _pictures(task_name: str, task: TaskReport, runs: Sequence[RunInfo], seed: int
+              ) -> tuple[TaskReport, dict[str, bytes]]:
+    """The task with its gallery (of the reference run) and 2-D feature map, and their
+    pictures: thumbnails by ``thumb:<id>``, the map as ``feature_map``."""
+    shown, thumbs = gallery(runs, reference(task))
+    fmap, png = feature_map(task_name, runs, seed)
+    return (replace(task, gallery=shown, feature_map=fmap),
+            thumbs | ({MAP_FIGURE: png} if png else {}))
+
+
 def _rating_figures(task_name: str, task: RegressionReport, runs: Sequence[RunInfo]
                     ) -> dict[str, bytes]:
     tests = {r.name: (p.y_true, p.y_pred) for r, p in zip(runs, aligned(runs), strict=True)}
@@ -94,6 +111,9 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
     for line in [*warnings, *(repeats.left_out if repeats else ())]:
         log.warning("%s", line)
     tasks = analyse([r for r in runs if r.is_classification], n_boot=n_boot, seed=seed)
+    pictures = {t: _pictures(t, tasks[t], [r for r in runs if r.task == t], seed)
+                for t in tasks}
+    tasks = {t: task for t, (task, _) in pictures.items()}
     ratings = analyse_ratings([r for r in runs if r.is_regression], n_boot=n_boot, seed=seed)
     dists = analyse_distributions([r for r in runs if r.is_distribution], n_boot=n_boot,
                                   seed=seed)
@@ -108,7 +128,8 @@ def compare(inputs: Sequence[str | Path], out_dir: str | Path, n_boot: int = 100
                     versions=versions(), repeats=repeats)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) for t in tasks}
+    figures = {t: _figures(t, tasks[t], [r for r in runs if r.task == t]) | pictures[t][1]
+               for t in tasks}
     figures |= {t: _rating_figures(t, ratings[t], [r for r in runs if r.task == t])
                 for t in ratings}
     figures |= {t: distribution_figures(t, dists[t]) for t in dists}

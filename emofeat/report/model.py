@@ -16,6 +16,7 @@ from typing import Any
 
 from emofeat.records import OMIT_IF_NONE, RecordFile
 from emofeat.report.cross_model import CrossMatrix
+from emofeat.report.pictures_model import FeatureMap, Gallery
 from emofeat.report.repeats_model import RepeatsReport
 
 REPORT_FORMAT = "emofeat-report"
@@ -123,6 +124,10 @@ class TaskReport:
     test_ids_dropped: int | None = field(default=None, metadata=OMIT_IF_NONE)
     # zero-shot runs' prompt sensitivity, each template's row (absent without zero-shot runs)
     prompts: tuple[PromptRow, ...] | None = field(default=None, metadata=OMIT_IF_NONE)
+    # the reference run's most confident right and wrong test images, and a 2-D map of the
+    # best linear probe's features (absent in reports written before they were drawn)
+    gallery: Gallery | None = field(default=None, metadata=OMIT_IF_NONE)
+    feature_map: FeatureMap | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass(frozen=True, kw_only=True)

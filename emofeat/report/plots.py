@@ -40,6 +40,8 @@ class Series:
     values: tuple[float, ...]
     linestyle: str = "-"
     marker: str = "o"
+    # the 95% bootstrap interval of each value (by-layer lines; empty: none drawn)
+    ci: tuple[tuple[float, float], ...] = ()
 
 
 def transfer_data(transfer: Transfer) -> list[Bar]:
@@ -61,17 +63,25 @@ def per_class_data(task: TaskReport) -> list[Series]:
 def layer_data(task: TaskReport, family_of_series: Mapping[str, str],
                layer_order: Sequence[str]) -> tuple[list[str], list[Series]]:
     """The layers (shallow to deep) and a line per (classifier, backbone, weights): its
-    family's colour and line style, and a marker of its own."""
+    family's colour and line style, a marker of its own, and each point's bootstrap
+    interval (the interval of the run's balanced accuracy in the runs table)."""
+    from emofeat.report.analysis import series_name
+
     table = task.by_layer
+    intervals = {(series_name(r.classifier, r.backbone, r.weights), r.layer,
+                  r.metrics["balanced_accuracy"].value): r.metrics["balanced_accuracy"].ci
+                 for r in task.rows if family(r.family).frozen_backbone
+                 and "balanced_accuracy" in r.metrics}
     layers = [la for la in layer_order if any(la in v for v in table.values())]
     markers: dict[str, Any] = {}
     series = []
     for name in sorted(table):
         f = family(family_of_series[name])
         marker = next(markers.setdefault(f.key, cycle(_MARKERS)))
-        series.append(Series(name, f.colour,
-                             tuple(table[name].get(la, np.nan) for la in layers),
-                             f.linestyle, marker))
+        values = tuple(table[name].get(la, np.nan) for la in layers)
+        ci = tuple(intervals.get((name, la, v), (np.nan, np.nan))
+                   for la, v in zip(layers, values, strict=True))
+        series.append(Series(name, f.colour, values, f.linestyle, marker, ci))
     return layers, series
 
 
@@ -169,12 +179,22 @@ def per_class_f1(task: str, classes: Sequence[str], series: Sequence[Series]) ->
 
 
 def by_layer(task: str, layers: Sequence[str], series: Sequence[Series]) -> bytes:
+    """A line per series with 95% bootstrap error bars, nudged apart so they do not hide
+    each other."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=(7.5, 3.4))
-    for s in series:
-        ax.plot(layers, s.values, s.linestyle, marker=s.marker, color=s.colour, label=s.label)
+    x = np.arange(len(layers), dtype=float)
+    for k, s in enumerate(series):
+        at = x + (k - (len(series) - 1) / 2) * 0.04
+        values = np.asarray(s.values, dtype=float)
+        ax.plot(at, values, s.linestyle, marker=s.marker, color=s.colour, label=s.label)
+        if s.ci:
+            ci = np.asarray(s.ci, dtype=float)
+            ax.errorbar(at, values, yerr=[values - ci[:, 0], ci[:, 1] - values], fmt="none",
+                        ecolor=s.colour, elinewidth=1, capsize=3, alpha=0.8)
+    ax.set_xticks(x, layers)
     ax.set_ylim(0, 1)
-    ax.set_ylabel("balanced accuracy on test")
+    ax.set_ylabel("balanced accuracy on test\n(95% bootstrap CI)", fontsize=8)
     ax.set_xlabel("layer (shallow to deep)")
     ax.set_title(f"{task}: accuracy by layer")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
@@ -225,4 +245,23 @@ def distribution_bars(task: str, classes: Sequence[str], images: Sequence[ShownI
     axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(f"{task}: annotators' and predicted distributions of test images", fontsize=9)
     fig.tight_layout()
+    return _png(fig)
+
+
+def feature_map(task: str, xy: np.ndarray, labels: np.ndarray, classes: Sequence[str],
+                method: str, subtitle: str) -> bytes:
+    """Points in 2-D, one colour per true class (``labels`` index ``classes``)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    colours = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    size = 28 if len(xy) <= 200 else 14 if len(xy) <= 800 else 7  # fewer points: bigger
+    for k, name in enumerate(classes):
+        at = labels == k
+        if at.any():
+            ax.scatter(xy[at, 0], xy[at, 1], s=size, alpha=0.75, color=colours(k % colours.N),
+                       label=f"{name} ({int(at.sum())})", linewidths=0)
+    ax.set_xlabel(f"{method} 1")
+    ax.set_ylabel(f"{method} 2")
+    ax.set_title(f"{task}: test images by {method}\n{subtitle}", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), markerscale=1.5)
     return _png(fig)

@@ -201,12 +201,15 @@ def _intro(report: Report) -> str:
             "bootstrap intervals; each table says what its significance marks mean.")
 
 
-def _data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+def _data_uri(data: bytes) -> str:
+    kind = "jpeg" if data[:2] == b"\xff\xd8" else "png"  # thumbnails are JPEG
+    return f"data:image/{kind};base64," + base64.b64encode(data).decode("ascii")
 
 
 def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | None
              ) -> dict[str, Any]:
+    from emofeat.report.render_pictures import gallery_context, map_context
+
     tasks = []
     for name, task in report.tasks.items():
         uris = {k: _data_uri(v) for k, v in (figures(name) if figures else {}).items()}
@@ -215,6 +218,8 @@ def _context(report: Report, figures: Callable[[str], Mapping[str, bytes]] | Non
                       "note": task_note(task, report.n_boot),
                       "runs": runs_table(task), "figures": uris,
                       "prompts": prompt_table(task),
+                      "gallery": gallery_context(task, uris),
+                      "feature_map": map_context(task, uris),
                       "confusions": [(f"confusion matrix of {k.partition(':')[2]}", v)
                                      for k, v in uris.items() if k.startswith("confusion:")]})
     ratings = []
@@ -255,8 +260,8 @@ def markdown(report: Report) -> str:
 
 def html_page(report: Report, figures: Callable[[str], Mapping[str, bytes]]) -> str:
     """The HTML report; ``figures(task)`` gives that task's figures as PNG bytes by name
-    (``transfer``, ``by_layer``, ``confusion:<run>``, ``per_class_f1``; a rating task's
-    ``scatter``)."""
+    (``transfer``, ``by_layer``, ``confusion:<run>``, ``per_class_f1``, ``feature_map``,
+    gallery thumbnails ``thumb:<id>`` (JPEG); a rating task's ``scatter``)."""
     return str(_environment().get_template("report.html.j2").render(_context(report, figures)))
 
 
