@@ -118,6 +118,7 @@ def test_readme_is_short_and_links_every_page() -> None:
     assert pages <= linked, f"README does not link {sorted(pages - linked)}"
     assert not {p for p in linked if not (ROOT / p).exists()}
     assert "![" in text and "(docs/report.png)" in text
+    assert (ROOT / "docs" / "report.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_readme_tables_name_every_command_and_reader() -> None:
