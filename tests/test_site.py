@@ -15,6 +15,8 @@ import typer
 
 from emofeat.cli.main import app
 
+from .test_cli_data import _commands
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 README = ROOT / "README.md"
@@ -52,16 +54,6 @@ def command_lines(text: str) -> list[str]:
 def _all_command_lines() -> list[tuple[str, str]]:
     return [(path.name, line) for path in [README, *_pages()]
             for line in command_lines(path.read_text())]
-
-
-def _leaf_commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
-    found: list[tuple[str, ...]] = []
-    for name, command in group.commands.items():
-        if hasattr(command, "commands"):
-            found += _leaf_commands(command, (*prefix, name))
-        else:
-            found.append((*prefix, name))
-    return found
 
 
 def parse(line: str) -> tuple[str, ...]:
@@ -106,7 +98,7 @@ def test_every_command_in_the_docs_and_readme_parses() -> None:
         except Exception as error:  # every failure, reported together
             failures.append(f"{page}: {line}\n    {type(error).__name__}: {error}")
     assert not failures, "\n".join(failures)
-    every = set(_leaf_commands(typer.main.get_command(app)))
+    every = set(_commands(typer.main.get_command(app)))
     assert seen == every, f"no example in the docs of {sorted(every - seen)}"
 
 
@@ -125,7 +117,7 @@ def test_readme_tables_name_every_command_and_reader() -> None:
     from emofeat.datasets import READERS
 
     text = README.read_text()
-    for command in _leaf_commands(typer.main.get_command(app)):
+    for command in _commands(typer.main.get_command(app)):
         assert f"| `emofeat {' '.join(command)}" in text, f"README's table lacks {command}"
     for name in READERS:
         assert f"| `{name}` |" in text, f"README's data set table lacks {name}"
