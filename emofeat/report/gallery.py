@@ -78,16 +78,15 @@ def image_root(runs: Sequence[RunInfo]) -> Path | None:
 
 
 def thumbnail(path: Path, px: int = THUMB_PX) -> bytes:
-    """A JPEG of the image at ``path`` that fits a ``px`` square (upright, RGB)."""
-    from PIL import Image, ImageOps
+    """A JPEG of the image at ``path`` that fits a ``px`` square, decoded as extraction
+    decodes it (:func:`emofeat.images.load_rgb`: upright, RGB, alpha on white)."""
+    from emofeat.images import load_rgb
 
-    with Image.open(path) as im:
-        im.draft("RGB", (2 * px, 2 * px))  # JPEGs decode at a reduced size: faster
-        small = ImageOps.exif_transpose(im).convert("RGB")
-        small.thumbnail((px, px))
-        buf = io.BytesIO()
-        small.save(buf, format="JPEG", quality=JPEG_QUALITY)
-        return buf.getvalue()
+    small = load_rgb(path)
+    small.thumbnail((px, px))
+    buf = io.BytesIO()
+    small.save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
 
 
 def _file(root: Path, image_id: str) -> Path:
